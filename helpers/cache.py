@@ -1,0 +1,38 @@
+"""Cache slow experiment results on disk so a re-opened notebook (or a workshop) skips the wait.
+
+Results are keyed by name, profile and the exact settings, so changing a knob
+recomputes. WORKBOOK_CACHE=off (set by `make test`) always recomputes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from helpers.runtime import profile
+
+ROOT = Path(__file__).resolve().parent.parent / "build" / "cache"
+
+
+def cache_enabled() -> bool:
+    """False when $WORKBOOK_CACHE is 'off' (or '0')."""
+    return os.environ.get("WORKBOOK_CACHE", "on").lower() not in ("off", "0", "false", "no")
+
+
+def cached(name: str, settings: dict[str, Any], compute: Callable[[], Any]) -> Any:
+    """``compute()``'s JSON-serialisable result, reused from disk when name, profile and settings match."""
+    digest = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    path = ROOT / profile().name / f"{name}-{digest}.json"
+    if cache_enabled() and path.exists():
+        print(f"Using cached results from {path.relative_to(ROOT.parent.parent)} (set WORKBOOK_CACHE=off to rerun).")
+        return json.loads(path.read_text())["result"]
+    result = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"settings": settings, "result": result}, default=str))
+    os.replace(tmp, path)
+    return result

@@ -1,0 +1,75 @@
+"""Causal language-model data: plain text and chat examples, loss masking, perplexity."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from datasets import Dataset
+from torch.utils.data import DataLoader
+from transformers import DataCollatorForSeq2Seq
+
+IGNORE_INDEX = -100  # label value the loss skips (PyTorch's cross-entropy default)
+
+
+def text_examples(texts: Sequence[str], tokenizer, max_length: int) -> Dataset:
+    """Plain-text LM examples: every token is predicted (labels = input_ids)."""
+    def encode(batch):
+        enc = tokenizer(batch["text"], truncation=True, max_length=max_length)
+        enc["labels"] = [list(ids) for ids in enc["input_ids"]]
+        return enc
+
+    return Dataset.from_dict({"text": list(texts)}).map(encode, batched=True, remove_columns=["text"])
+
+
+def chat_example(messages: list[dict[str, str]], tokenizer, max_length: int,
+                 assistant_only: bool = True) -> dict[str, list[int]]:
+    """One chat conversation as input_ids/attention_mask/labels via the chat template.
+
+    With ``assistant_only`` the prompt's tokens get label -100, so the loss
+    teaches the model to write replies, not to predict the customer's words.
+    The last message must be the assistant's.
+    """
+    if messages[-1]["role"] != "assistant":
+        raise ValueError("The last message of a training conversation must have role 'assistant'.")
+    prompt_ids = tokenizer.apply_chat_template(messages[:-1], add_generation_prompt=True, tokenize=True,
+                                               return_dict=False)
+    full_ids = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=False)
+    if full_ids[: len(prompt_ids)] != prompt_ids:
+        raise ValueError("The chat template renders the prompt differently with and without the reply; "
+                         "cannot mask the prompt for this tokenizer.")
+    full_ids = full_ids[:max_length]
+    labels = list(full_ids)
+    if assistant_only:
+        n_prompt = min(len(prompt_ids), len(full_ids))
+        labels[:n_prompt] = [IGNORE_INDEX] * n_prompt
+    return {"input_ids": full_ids, "attention_mask": [1] * len(full_ids), "labels": labels}
+
+
+def chat_examples(conversations: Sequence[list[dict[str, str]]], tokenizer, max_length: int,
+                  assistant_only: bool = True) -> Dataset:
+    """A Dataset of chat training examples (see ``chat_example``)."""
+    rows = [chat_example(m, tokenizer, max_length, assistant_only) for m in conversations]
+    return Dataset.from_list(rows)
+
+
+def lm_collator(tokenizer):
+    """Pads input_ids with the pad token and labels with -100 (ignored by the loss)."""
+    return DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX)
+
+
+@torch.no_grad()
+def perplexity(model, dataset: Dataset, tokenizer, batch_size: int = 8) -> float:
+    """exp(mean loss per predicted token) over a tokenised LM dataset; lower is better."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total_loss, total_tokens = 0.0, 0
+    for batch in DataLoader(dataset, batch_size=batch_size, collate_fn=lm_collator(tokenizer)):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        n_tokens = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())  # the model shifts labels by one
+        total_loss += model(**batch).loss.float().item() * n_tokens
+        total_tokens += n_tokens
+    model.train(was_training)
+    return math.exp(total_loss / max(1, total_tokens))

@@ -1,0 +1,83 @@
+"""Seaborn plots the notebooks share. Each returns its matplotlib axes and writes no file."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+
+def _axes(ax, figsize=(7, 4)):
+    return ax if ax is not None else plt.subplots(figsize=figsize)[1]
+
+
+def plot_history(history, ax=None, title: str | None = None, smooth: int = 5):
+    """Training loss (rolling mean over ``smooth`` steps) and eval loss against optimiser steps."""
+    ax = _axes(ax)
+    train = history.train_frame()
+    if not train.empty:
+        ax.plot(train["step"], train["loss"], color="tab:blue", alpha=0.25, lw=1)
+        ax.plot(train["step"], train["loss"].rolling(smooth, min_periods=1).mean(), color="tab:blue",
+                label="training loss")
+    evals = history.eval_frame()
+    if "eval_loss" in evals:
+        ax.plot(evals["step"], evals["eval_loss"], "o-", color="tab:orange", label="validation loss")
+    if history.best_step is not None and history.restored_step is not None:
+        ax.axvline(history.best_step, color="grey", ls="--", lw=1, label=f"best (step {history.best_step})")
+    ax.set(xlabel="optimiser step", ylabel="loss", title=title or "Learning curve")
+    ax.legend()
+    return ax
+
+
+def plot_class_balance(dataset, ax=None, top: int | None = None, title: str = "Examples per intent"):
+    """Bar chart of examples per label (most common first)."""
+    names = dataset.features["label"].names
+    counts = pd.Series([names[i] for i in dataset["label"]]).value_counts()
+    counts = counts.head(top) if top else counts
+    ax = _axes(ax, figsize=(7, max(3, 0.18 * len(counts))))
+    sns.barplot(x=counts.values, y=counts.index, ax=ax, color="tab:blue")
+    ax.set(xlabel="examples", ylabel="", title=title)
+    ax.tick_params(axis="y", labelsize=7)
+    return ax
+
+
+def plot_lengths(lengths: Sequence[int], ax=None, unit: str = "tokens", cutoff: int | None = None,
+                 title: str | None = None):
+    """Histogram of text lengths, with an optional truncation cut-off line."""
+    ax = _axes(ax)
+    sns.histplot(np.asarray(lengths), bins=40, ax=ax)
+    if cutoff:
+        share = float(np.mean(np.asarray(lengths) > cutoff))
+        ax.axvline(cutoff, color="tab:red", ls="--", label=f"max_length={cutoff} ({share:.1%} longer)")
+        ax.legend()
+    ax.set(xlabel=f"length ({unit})", ylabel="texts", title=title or f"Text length in {unit}")
+    return ax
+
+
+def plot_confusion(matrix: np.ndarray, labels: Sequence[str], ax=None, normalize: bool = True,
+                   title: str = "Confusion matrix"):
+    """Heatmap of a confusion matrix (rows: true label, columns: predicted)."""
+    m = matrix.astype(float)
+    if normalize:
+        m = m / np.clip(m.sum(axis=1, keepdims=True), 1, None)
+    ax = _axes(ax, figsize=(0.45 * len(labels) + 3, 0.45 * len(labels) + 2))
+    sns.heatmap(m, xticklabels=labels, yticklabels=labels, cmap="Blues", ax=ax, vmin=0,
+                annot=len(labels) <= 12, fmt=".2f" if normalize else ".0f", cbar=False)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    return ax
+
+
+def plot_bars(frame: pd.DataFrame, x: str, y: str, hue: str | None = None, ax=None, title: str = "",
+              percent: bool = False):
+    """A labelled bar chart from a tidy table (values printed on the bars)."""
+    ax = _axes(ax)
+    sns.barplot(data=frame, x=x, y=y, hue=hue, ax=ax)
+    for container in ax.containers:
+        ax.bar_label(container, fmt="{:.0%}" if percent else "{:.3g}", fontsize=8)
+    ax.set(title=title)
+    if percent:
+        ax.yaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0))
+    return ax

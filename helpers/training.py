@@ -1,0 +1,284 @@
+"""One training loop for every notebook: full, head-only and LoRA fine-tuning alike.
+
+Built on accelerate, so the same code runs on a CPU, one GPU, or several
+processes under ``accelerate launch`` / ``torchrun``. It trains whatever has
+``requires_grad=True``: freezing decides what is learned, not the loop.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmup
+
+from helpers.history import History
+
+STATE_FILE = "trainer_state.json"
+
+
+@dataclass
+class TrainConfig:
+    """How to train. Units are in the names: steps are optimiser steps, epochs are passes over the data."""
+
+    learning_rate: float = 5e-5
+    epochs: float = 3.0
+    max_steps: int | None = None  # stop after this many optimiser steps (wins over epochs)
+    batch_size: int = 32  # examples per micro-batch on each process
+    grad_accum_steps: int = 1  # micro-batches per optimiser step
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1  # share of steps with a linearly rising learning rate
+    max_grad_norm: float = 1.0
+    eval_every_steps: int | None = None  # None: evaluate at the end of every epoch
+    eval_at_start: bool = False  # also evaluate before the first step (step 0)
+    early_stopping_patience: int | None = None  # evaluations without a new best eval loss before stopping
+    restore_best: bool = True  # finish with the weights that had the lowest eval loss
+    checkpoint_dir: str | None = None  # where to save a resumable checkpoint (None: no checkpoints)
+    checkpoint_every_steps: int | None = None  # None: at every evaluation
+    mixed_precision: str = "auto"  # "no", "bf16", "fp16", or "auto" (bf16 on a GPU that has it)
+    seed: int = 0
+    progress: bool = True  # show a tqdm bar (main process only)
+    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes stored with the History
+
+    def __post_init__(self) -> None:
+        checks = {
+            "learning_rate must be > 0": self.learning_rate > 0,
+            "epochs must be > 0": self.epochs > 0,
+            "batch_size must be >= 1": self.batch_size >= 1,
+            "grad_accum_steps must be >= 1": self.grad_accum_steps >= 1,
+            "max_steps must be >= 1 or None": self.max_steps is None or self.max_steps >= 1,
+            "weight_decay must be >= 0": self.weight_decay >= 0,
+            "warmup_ratio must be in [0, 1)": 0 <= self.warmup_ratio < 1,
+            "eval_every_steps must be >= 1 or None": self.eval_every_steps is None or self.eval_every_steps >= 1,
+            "mixed_precision must be no, bf16, fp16 or auto": self.mixed_precision in ("no", "bf16", "fp16", "auto"),
+        }
+        bad = [msg for msg, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"TrainConfig: {'; '.join(bad)}.")
+
+
+def train(model: torch.nn.Module, train_dataset, config: TrainConfig, eval_dataset=None, *,
+          tokenizer=None, collate_fn: Callable | None = None,
+          evaluate_fn: Callable[[torch.nn.Module], dict[str, float]] | None = None,
+          resume: bool = False) -> History:
+    """Train ``model`` in place on a tokenised dataset (rows carry ``labels``) and return its History.
+
+    ``collate_fn`` pads a list of rows into a batch (default: dynamic padding
+    with ``tokenizer``). ``evaluate_fn(model)`` adds metrics such as accuracy to
+    every evaluation. ``resume=True`` continues from ``config.checkpoint_dir``.
+    """
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError("No parameter of the model requires grad: unfreeze something (or add LoRA) before training.")
+    if collate_fn is None:
+        if tokenizer is None:
+            raise ValueError("Pass tokenizer= (for dynamic padding) or collate_fn= to train().")
+        collate_fn = DataCollatorWithPadding(tokenizer)
+    accelerator = Accelerator(mixed_precision=_precision(config.mixed_precision),
+                              gradient_accumulation_steps=config.grad_accum_steps)
+    set_seed(config.seed)
+    loop = _Loop(model, train_dataset, eval_dataset, config, accelerator, collate_fn, evaluate_fn)
+    if resume:
+        loop.load_checkpoint()
+    return loop.run()
+
+
+def _precision(requested: str) -> str:
+    if requested != "auto":
+        return requested
+    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+
+
+def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    # Biases and LayerNorm weights are not decayed (standard BERT/GPT practice).
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+class _Loop:
+    """The state of one training run; ``run()`` drives it."""
+
+    def __init__(self, model, train_dataset, eval_dataset, config: TrainConfig, accelerator: Accelerator,
+                 collate_fn, evaluate_fn):
+        self.config, self.acc, self.collate_fn, self.evaluate_fn = config, accelerator, collate_fn, evaluate_fn
+        self.train_dataset = train_dataset
+        world = accelerator.num_processes
+        micro_batches = math.ceil(len(train_dataset) / (config.batch_size * world))
+        self.steps_per_epoch = max(1, micro_batches // config.grad_accum_steps)
+        self.total_steps = config.max_steps or math.ceil(config.epochs * self.steps_per_epoch)
+        optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.learning_rate)
+        # accelerate steps a prepared scheduler once per process per optimiser step.
+        scheduler = get_linear_schedule_with_warmup(
+            optimizer, int(config.warmup_ratio * self.total_steps) * world, self.total_steps * world)
+        self.model, self.optimizer, self.scheduler = accelerator.prepare(model, optimizer, scheduler)
+        self.eval_loader = None
+        if eval_dataset is not None:
+            self.eval_loader = accelerator.prepare(
+                DataLoader(eval_dataset, batch_size=config.batch_size, collate_fn=collate_fn))
+        self.history = History(config=asdict(config), total_steps=self.total_steps)
+        self.step, self.epoch, self.batches_into_epoch = 0, 0, 0
+        self.best_loss, self.best_state, self.bad_evals = math.inf, None, 0
+
+    # --- the loop -----------------------------------------------------------------
+    def run(self) -> History:
+        cfg, acc = self.config, self.acc
+        bar = tqdm(total=self.total_steps, initial=self.step, desc="Training", unit="step",
+                   disable=not (cfg.progress and acc.is_main_process))
+        start = time.perf_counter() - self.history.train_seconds
+        if cfg.eval_at_start and self.step == 0:
+            self.evaluate()
+        stop = self.step >= self.total_steps
+        while not stop:
+            stop = self.run_epoch(bar)
+            self.epoch, self.batches_into_epoch = self.epoch + 1, 0
+        bar.close()
+        self.history.train_seconds = time.perf_counter() - start
+        if cfg.restore_best and self.best_state is not None and self.history.best_step != self.step:
+            self.acc.unwrap_model(self.model).load_state_dict(self.best_state, strict=False)
+            self.history.restored_step = self.history.best_step
+        return self.history
+
+    def run_epoch(self, bar) -> bool:
+        """One pass over the training data; True when training should stop."""
+        cfg, acc = self.config, self.acc
+        generator = torch.Generator().manual_seed(cfg.seed + self.epoch)  # same order on resume
+        loader = acc.prepare(DataLoader(self.train_dataset, batch_size=cfg.batch_size, shuffle=True,
+                                        generator=generator, collate_fn=self.collate_fn))
+        if self.batches_into_epoch:
+            loader = acc.skip_first_batches(loader, self.batches_into_epoch)
+        self.model.train()
+        running = torch.zeros((), device=acc.device)
+        for batch in loader:
+            with acc.accumulate(self.model):
+                loss = self.model(**batch).loss
+                acc.backward(loss)
+                if acc.sync_gradients and cfg.max_grad_norm:
+                    acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+                self.optimizer.step()
+                self.scheduler.step()
+                self.optimizer.zero_grad()
+            running += loss.detach() / cfg.grad_accum_steps
+            self.batches_into_epoch += 1
+            if not acc.sync_gradients:
+                continue
+            self.step += 1
+            step_loss = acc.reduce(running, "mean").item()  # .item() syncs with the device once per step
+            running.zero_()
+            self.history.log_train(self.step, self.epoch, step_loss, self.scheduler.get_last_lr()[0],
+                                   len(batch["labels"]) * cfg.grad_accum_steps * acc.num_processes)
+            bar.update(1)
+            bar.set_postfix(loss=f"{step_loss:.3f}")
+            if self.step_ends_stage(bar):
+                return True
+        if self.config.eval_every_steps is None and not self.evaluated_at(self.step):
+            return self.evaluate_and_maybe_stop(bar)
+        return False
+
+    def step_ends_stage(self, bar) -> bool:
+        cfg, last = self.config, self.step >= self.total_steps
+        if cfg.eval_every_steps and self.step % cfg.eval_every_steps == 0 or (last and self.eval_loader is not None):
+            if self.evaluate_and_maybe_stop(bar):
+                return True
+        elif cfg.checkpoint_every_steps and self.step % cfg.checkpoint_every_steps == 0:
+            self.save_checkpoint()
+        return last
+
+    def evaluated_at(self, step: int) -> bool:
+        return bool(self.history.evals) and self.history.evals[-1]["step"] == step
+
+    def evaluate_and_maybe_stop(self, bar) -> bool:
+        record = self.evaluate()
+        if record is not None:
+            bar.set_postfix(loss=f"{self.history.train[-1]['loss']:.3f}", eval_loss=f"{record['eval_loss']:.3f}")
+        if self.config.checkpoint_dir:
+            self.save_checkpoint()
+        patience = self.config.early_stopping_patience
+        if patience is not None and self.bad_evals >= patience:
+            self.history.stopped_early = True
+            return True
+        return False
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float] | None:
+        """Mean loss on the eval set (plus ``evaluate_fn`` metrics), logged to the History."""
+        if self.eval_loader is None and self.evaluate_fn is None:
+            return None
+        self.model.eval()
+        record: dict[str, float] = {}
+        if self.eval_loader is not None:
+            total, count = torch.zeros((), device=self.acc.device), torch.zeros((), device=self.acc.device)
+            for batch in self.eval_loader:
+                n = len(batch["labels"])
+                total += self.model(**batch).loss.float() * n
+                count += n
+            record["eval_loss"] = (self.acc.reduce(total, "sum") / self.acc.reduce(count, "sum")).item()
+        if self.evaluate_fn is not None:
+            record.update(self.evaluate_fn(self.acc.unwrap_model(self.model)))
+        self.model.train()
+        self.history.log_eval(self.step, record)
+        loss = record.get("eval_loss")
+        if loss is not None and loss < self.best_loss:
+            self.best_loss, self.bad_evals, self.history.best_step = loss, 0, self.step
+            if self.config.restore_best:
+                self.best_state = _trainable_state(self.acc.unwrap_model(self.model))
+        elif loss is not None:
+            self.bad_evals += 1
+        return record
+
+    # --- checkpoints ------------------------------------------------------------
+    def save_checkpoint(self) -> None:
+        """Write the full training state to checkpoint_dir atomically (temp folder, then rename)."""
+        if not self.config.checkpoint_dir:
+            return
+        final = Path(self.config.checkpoint_dir)
+        tmp = final.with_name(final.name + ".tmp")
+        if self.acc.is_main_process and tmp.exists():
+            shutil.rmtree(tmp)
+        self.acc.wait_for_everyone()
+        self.acc.save_state(str(tmp))
+        if self.acc.is_main_process:
+            state = {"step": self.step, "epoch": self.epoch, "batches_into_epoch": self.batches_into_epoch,
+                     "best_loss": self.best_loss, "bad_evals": self.bad_evals, "history": self.history.to_dict()}
+            (tmp / STATE_FILE).write_text(json.dumps(state))
+            if self.best_state is not None:
+                from safetensors.torch import save_file
+                save_file({k: v.contiguous() for k, v in self.best_state.items()}, str(tmp / "best.safetensors"))
+            old = final.with_name(final.name + ".old")
+            if final.exists():
+                os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        self.acc.wait_for_everyone()
+
+    def load_checkpoint(self) -> None:
+        """Continue from checkpoint_dir if it holds a checkpoint; start fresh otherwise."""
+        folder = Path(self.config.checkpoint_dir or "")
+        if not self.config.checkpoint_dir or not (folder / STATE_FILE).exists():
+            return
+        self.acc.load_state(str(folder))
+        state = json.loads((folder / STATE_FILE).read_text())
+        self.step, self.epoch, self.batches_into_epoch = state["step"], state["epoch"], state["batches_into_epoch"]
+        self.best_loss, self.bad_evals = state["best_loss"], state["bad_evals"]
+        self.history = History.from_dict(state["history"])
+        if (folder / "best.safetensors").exists():
+            from safetensors.torch import load_file
+            self.best_state = load_file(str(folder / "best.safetensors"))
+
+
+def _trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    # Only what training changes: a LoRA run keeps a few MB, not the whole model.
+    return {n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters() if p.requires_grad}

@@ -1,0 +1,21 @@
+"""Shared fixtures. Every test runs with the network blocked: code that tries the hub fails loudly."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Refuse connections to anything but this machine (Jupyter kernels talk over loopback)."""
+    real_connect = socket.socket.connect
+
+    def guarded(sock, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and (host.startswith("127.") or host in ("localhost", "::1") or "/" in host):
+            return real_connect(sock, address)
+        raise RuntimeError(f"Test tried to reach the network ({address}); the workbook must run offline.")
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
