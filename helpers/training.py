@@ -132,6 +132,7 @@ class _Loop:
         self.history = History(config=asdict(config), total_steps=self.total_steps)
         self.step, self.epoch, self.batches_into_epoch = 0, 0, 0
         self.best_loss, self.best_state, self.bad_evals = math.inf, None, 0
+        self.batch_size, self.grad_accum = config.batch_size, config.grad_accum_steps  # halved/doubled on OOM
 
     # --- the loop -----------------------------------------------------------------
     def run(self) -> History:
@@ -156,22 +157,21 @@ class _Loop:
         """One pass over the training data; True when training should stop."""
         cfg, acc = self.config, self.acc
         generator = torch.Generator().manual_seed(cfg.seed + self.epoch)  # same order on resume
-        loader = acc.prepare(DataLoader(self.train_dataset, batch_size=cfg.batch_size, shuffle=True,
+        loader = acc.prepare(DataLoader(self.train_dataset, batch_size=self.batch_size, shuffle=True,
                                         generator=generator, collate_fn=self.collate_fn))
         if self.batches_into_epoch:
             loader = acc.skip_first_batches(loader, self.batches_into_epoch)
         self.model.train()
         running = torch.zeros((), device=acc.device)
         for batch in loader:
-            with acc.accumulate(self.model):
-                loss = self.model(**batch).loss
-                acc.backward(loss)
-                if acc.sync_gradients and cfg.max_grad_norm:
-                    acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
-                self.optimizer.step()
-                self.scheduler.step()
-                self.optimizer.zero_grad()
-            running += loss.detach() / cfg.grad_accum_steps
+            try:
+                loss = self.micro_step(batch)
+            except torch.OutOfMemoryError:
+                loss = None  # handled outside the except block, so the failed step's tensors can be freed
+            if loss is None:
+                self.shrink_batch()
+                return self.run_epoch(bar)  # a fresh loader at the smaller micro-batch, same position
+            running += loss / self.grad_accum
             self.batches_into_epoch += 1
             if not acc.sync_gradients:
                 continue
@@ -179,7 +179,7 @@ class _Loop:
             step_loss = acc.reduce(running, "mean").item()  # .item() syncs with the device once per step
             running.zero_()
             self.history.log_train(self.step, self.epoch, step_loss, self.scheduler.get_last_lr()[0],
-                                   len(batch["labels"]) * cfg.grad_accum_steps * acc.num_processes)
+                                   len(batch["labels"]) * self.grad_accum * acc.num_processes)
             bar.update(1)
             bar.set_postfix(loss=f"{step_loss:.3f}")
             if self.step_ends_stage(bar):
@@ -187,6 +187,35 @@ class _Loop:
         if self.config.eval_every_steps is None and not self.evaluated_at(self.step):
             return self.evaluate_and_maybe_stop(bar)
         return False
+
+    def micro_step(self, batch) -> torch.Tensor:
+        """Forward and backward on one micro-batch; the optimiser steps on every grad_accum-th call."""
+        with self.acc.accumulate(self.model):
+            loss = self.model(**batch).loss
+            self.acc.backward(loss)
+            if self.acc.sync_gradients and self.config.max_grad_norm:
+                self.acc.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad()
+        return loss.detach()
+
+    def shrink_batch(self) -> None:
+        """After an out-of-memory error: halve the micro-batch, double accumulation, redo the unfinished step."""
+        if self.batch_size == 1:
+            raise torch.OutOfMemoryError("Out of memory with a micro-batch of 1: use a shorter max_length, LoRA, "
+                                         "mixed precision or a smaller model.")
+        self.optimizer.zero_grad()  # drop the gradients of the half-accumulated step; it is redone
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        done = (self.batches_into_epoch - self.batches_into_epoch % self.grad_accum) * self.batch_size  # examples
+        old = (self.batch_size, self.grad_accum)
+        self.batch_size, self.grad_accum = self.batch_size // 2, self.grad_accum * 2
+        self.batches_into_epoch = done // self.batch_size
+        self.acc.gradient_accumulation_steps, self.acc.step = self.grad_accum, 0
+        self.history.config.setdefault("extra", {})["oom_micro_batch"] = self.batch_size
+        self.acc.print(f"Out of memory at step {self.step + 1}: micro-batch {old[0]} -> {self.batch_size}, "
+                       f"gradient accumulation {old[1]} -> {self.grad_accum}; training continues.", flush=True)
 
     def step_ends_stage(self, bar) -> bool:
         cfg, last = self.config, self.step >= self.total_steps
@@ -252,12 +281,14 @@ class _Loop:
         self.acc.save_state(str(tmp))
         if self.acc.is_main_process:
             state = {"step": self.step, "epoch": self.epoch, "batches_into_epoch": self.batches_into_epoch,
-                     "best_loss": self.best_loss, "bad_evals": self.bad_evals, "history": self.history.to_dict()}
+                     "best_loss": self.best_loss, "bad_evals": self.bad_evals, "history": self.history.to_dict(),
+                     "batch_size": self.batch_size, "grad_accum_steps": self.grad_accum}
             (tmp / STATE_FILE).write_text(json.dumps(state))
             if self.best_state is not None:
                 from safetensors.torch import save_file
                 save_file({k: v.contiguous() for k, v in self.best_state.items()}, str(tmp / "best.safetensors"))
             old = final.with_name(final.name + ".old")
+            shutil.rmtree(old, ignore_errors=True)  # left by a run killed after its last rename
             if final.exists():
                 os.replace(final, old)
             os.replace(tmp, final)
@@ -267,6 +298,9 @@ class _Loop:
     def load_checkpoint(self) -> None:
         """Continue from checkpoint_dir if it holds a checkpoint; start fresh otherwise."""
         folder = Path(self.config.checkpoint_dir or "")
+        old = folder.with_name(folder.name + ".old")
+        if not (folder / STATE_FILE).exists() and (old / STATE_FILE).exists():
+            folder = old  # killed between the two renames of save_checkpoint: the previous one is whole
         if not self.config.checkpoint_dir or not (folder / STATE_FILE).exists():
             return
         self.acc.load_state(str(folder))
@@ -274,6 +308,9 @@ class _Loop:
         self.step, self.epoch, self.batches_into_epoch = state["step"], state["epoch"], state["batches_into_epoch"]
         self.best_loss, self.bad_evals = state["best_loss"], state["bad_evals"]
         self.history = History.from_dict(state["history"])
+        self.batch_size = state.get("batch_size", self.batch_size)
+        self.grad_accum = state.get("grad_accum_steps", self.grad_accum)
+        self.acc.gradient_accumulation_steps = self.grad_accum
         if (folder / "best.safetensors").exists():
             from safetensors.torch import load_file
             self.best_state = load_file(str(folder / "best.safetensors"))
