@@ -85,13 +85,26 @@ def train(model: torch.nn.Module, train_dataset, config: TrainConfig, eval_datas
         if tokenizer is None:
             raise ValueError("Pass tokenizer= (for dynamic padding) or collate_fn= to train().")
         collate_fn = DataCollatorWithPadding(tokenizer)
-    accelerator = Accelerator(mixed_precision=_precision(config.mixed_precision),
+    _check_checkpoint_dir(config.checkpoint_dir)
+    # torchrun on a machine without a GPU: accelerate sets up gloo only when told to use the CPU;
+    # otherwise every process would train alone and all of them would write the checkpoint.
+    cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+    accelerator = Accelerator(cpu=cpu, mixed_precision=_precision(config.mixed_precision),
                               gradient_accumulation_steps=config.grad_accum_steps)
     set_seed(config.seed)
     loop = _Loop(model, train_dataset, eval_dataset, config, accelerator, collate_fn, evaluate_fn)
     if resume:
         loop.load_checkpoint()
     return loop.run()
+
+
+def _check_checkpoint_dir(folder: str | None) -> None:
+    # A checkpoint replaces its whole folder, so it may only be new, empty or an earlier checkpoint.
+    path = Path(folder) if folder else None
+    if path is not None and (path.is_file() or path.is_dir() and any(path.iterdir())
+                             and not (path / STATE_FILE).exists()):
+        raise ValueError(f"checkpoint_dir {path} holds files that are not a training checkpoint; pass a new "
+                         "folder (saving a checkpoint replaces the whole folder).")
 
 
 def _precision(requested: str) -> str:
