@@ -1,0 +1,217 @@
+"""Measuring parameter-efficient fine-tuning: head-only vs LoRA vs full, peak memory, adapters as files.
+
+Notebook 04 uses these to run one comparison table (trainable share, accuracy,
+time, memory, size on disk) and to save, reload, merge and switch peft adapters.
+"""
+
+from __future__ import annotations
+
+import gc
+import re
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import psutil
+import torch
+
+from helpers import models
+from helpers.adapters import add_lora, count_parameters, freeze_all_but_head
+from helpers.evaluation import classification_metrics, predict_logits
+from helpers.runtime import seed_everything
+from helpers.training import TrainConfig, train
+
+METHODS = ("head-only", "lora", "full")
+# Each method's own learning rate, tuned on banking77 (few steps, small data): a fresh
+# head and small LoRA matrices need large steps; full fine-tuning moves 22M pre-trained
+# weights and is unstable above ~1e-4.
+LEARNING_RATES = {"head-only": 3e-3, "lora": 2e-3, "full": 1e-4}
+ADAM_BYTES_PER_PARAM = 4 + 8  # float32 gradient + AdamW's two moment estimates
+
+
+class PeakMemory:
+    """Context manager: peak memory above the starting level, in MB (CUDA allocator peak, else process RSS).
+
+    On CPU a thread samples the resident set size every ``interval_s``; memory the
+    allocator keeps from earlier work can hide part of the rise, so read it as an estimate.
+    """
+
+    def __init__(self, interval_s: float = 0.01):
+        self.interval_s, self.peak_mb, self.kind = interval_s, 0.0, "cpu-rss"
+        self._stop = threading.Event()
+
+    def __enter__(self) -> PeakMemory:
+        gc.collect()
+        if torch.cuda.is_available():
+            self.kind = "cuda"
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self._start = torch.cuda.memory_allocated()
+            return self
+        self._process = psutil.Process()
+        self._start = self._peak = self._process.memory_info().rss
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._peak = max(self._peak, self._process.memory_info().rss)
+
+    def __exit__(self, *exc) -> None:
+        if self.kind == "cuda":
+            torch.cuda.synchronize()
+            peak = torch.cuda.max_memory_allocated()
+        else:
+            self._stop.set()
+            self._thread.join()
+            peak = max(self._peak, self._process.memory_info().rss)
+        self.peak_mb = (peak - self._start) / 2**20
+
+
+def folder_size_mb(folder: str | Path) -> float:
+    """Total size of the files under ``folder``, in MB."""
+    return sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file()) / 2**20
+
+
+def save_trained(model: torch.nn.Module, folder: str | Path) -> float:
+    """Save what training changed (a peft adapter, or the trainable weights as safetensors); returns MB on disk."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if hasattr(model, "peft_config"):
+        model.save_pretrained(folder)
+    else:
+        state = {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+        save_file(state, str(folder / "trained.safetensors"))
+    return folder_size_mb(folder)
+
+
+def prepare(method: str, labels: list[str], rank: int | None = None, target_modules: list[str] | None = None):
+    """(model, tokenizer): MiniLM set up for ``method`` ('head-only', 'lora' or 'full')."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}.")
+    model, tokenizer = models.load_classifier(labels)
+    if method == "head-only":
+        freeze_all_but_head(model)
+    elif method == "lora":
+        model = add_lora(model, rank=rank or 8, target_modules=target_modules)
+    return model, tokenizer
+
+
+def variant_name(method: str, rank: int | None = None) -> str:
+    """A short label for a table row: 'head-only', 'LoRA r=8', 'full'."""
+    return f"LoRA r={rank}" if method == "lora" else method
+
+
+def run_variant(method: str, train_ds, test_ds, labels: list[str], config: TrainConfig, rank: int | None = None,
+                save_dir: str | Path | None = None, learning_rates: dict[str, float] | None = None) -> dict:
+    """Train one variant on the same data and steps, and measure it: a table row (JSON-ready).
+
+    The row holds trainable params and share, test accuracy, training seconds,
+    peak memory, the modelled gradient+optimizer memory, the size of what must
+    be saved, and the test predictions (to compare a reloaded adapter against).
+    """
+    config = replace(config, learning_rate={**LEARNING_RATES, **(learning_rates or {})}[method])
+    seed_everything(config.seed)  # every variant starts from the same random head
+    model, tokenizer = prepare(method, labels, rank)
+    trainable, total = count_parameters(model)
+    with PeakMemory() as memory:
+        history = train(model, train_ds, config, tokenizer=tokenizer)
+    logits, refs = predict_logits(model, test_ds, tokenizer)
+    folder = Path(save_dir) / variant_name(method, rank).replace(" ", "_").replace("=", "") if save_dir else None
+    size = save_trained(model, folder) if folder else float("nan")
+    return {"variant": variant_name(method, rank), "method": method, "rank": rank,
+            "learning_rate": config.learning_rate, "trainable": trainable, "total": total,
+            "trainable_pct": 100 * trainable / total,
+            "accuracy": classification_metrics(logits.argmax(-1), refs)["accuracy"],
+            "train_seconds": history.train_seconds, "steps": history.steps,
+            "peak_mb": memory.peak_mb, "memory_kind": memory.kind,
+            "grad_optimizer_mb": trainable * ADAM_BYTES_PER_PARAM / 2**20,
+            "saved_mb": size, "folder": str(folder) if folder else None,
+            "predictions": logits.argmax(-1).tolist(), "first_logits": logits[:16].tolist()}
+
+
+def compare_methods(ranks: list[int], train_ds, test_ds, labels: list[str], config: TrainConfig,
+                    save_dir: str | Path | None = None, learning_rates: dict[str, float] | None = None) -> list[dict]:
+    """Head-only, LoRA at each rank, then full fine-tuning: one ``run_variant`` row each."""
+    plan = [("head-only", None)] + [("lora", r) for r in ranks] + [("full", None)]
+    rows = []
+    for method, rank in plan:
+        print(f"-- {variant_name(method, rank)}")
+        rows.append(run_variant(method, train_ds, test_ds, labels, config, rank, save_dir, learning_rates))
+    return rows
+
+
+# --- adapters as files -------------------------------------------------------------
+def load_adapter(folder: str | Path, labels: list[str], adapter_name: str = "default"):
+    """A fresh MiniLM base with the saved adapter (and its classifier head) loaded from ``folder``."""
+    from peft import PeftModel
+
+    if not (Path(folder) / "adapter_config.json").exists():
+        raise FileNotFoundError(f"{folder} holds no adapter_config.json; save one with model.save_pretrained(folder).")
+    base, _ = models.load_classifier(labels)
+    return PeftModel.from_pretrained(base, str(folder), adapter_name=adapter_name)
+
+
+def test_logits(model, test_ds, tokenizer) -> np.ndarray:
+    """Logits (N, C) of ``model`` on the tokenised test set."""
+    return predict_logits(model, test_ds, tokenizer)[0]
+
+
+# --- a generative task for SmolLM2: answer in a fixed format ----------------------
+INTENT_SYSTEM = "You sort online-banking messages. Reply with one line: intent: <intent_name>."
+INTENT_REPLY = re.compile(r"^intent: ([A-Za-z_]+)$")
+
+
+def intent_conversations(dataset, with_reply: bool = True) -> list[list[dict[str, str]]]:
+    """Chat conversations for a labelled banking77 Dataset: the message, then 'intent: <name>' as the reply."""
+    names = dataset.features["label"].names
+    chats = []
+    for text, label in zip(dataset["text"], dataset["label"]):
+        chat = [{"role": "system", "content": INTENT_SYSTEM}, {"role": "user", "content": text}]
+        chats.append(chat + [{"role": "assistant", "content": f"intent: {names[label]}"}] if with_reply else chat)
+    return chats
+
+
+def score_intent_replies(replies: list[str], dataset) -> dict[str, float]:
+    """Share of replies in the exact 'intent: <name>' format, and share naming the right intent."""
+    names = dataset.features["label"].names
+    matches = [INTENT_REPLY.match(r.strip()) for r in replies]
+    right = [bool(m) and m.group(1) == names[y] for m, y in zip(matches, dataset["label"])]
+    return {"format": float(np.mean([m is not None for m in matches])), "accuracy": float(np.mean(right))}
+
+
+# --- QLoRA: only where a CUDA GPU and bitsandbytes exist ------------------------------
+def qlora_status() -> tuple[bool, str]:
+    """(can run, why): QLoRA needs a CUDA GPU and the bitsandbytes package."""
+    if not torch.cuda.is_available():
+        return False, "no CUDA GPU here: QLoRA's 4-bit kernels (bitsandbytes) run on NVIDIA GPUs."
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        return False, "bitsandbytes is not installed (pip install bitsandbytes) so 4-bit loading is unavailable."
+    return True, "CUDA and bitsandbytes found."
+
+
+def qlora_run(train_rows, tokenizer, config: TrainConfig, rank: int = 8) -> dict:
+    """Load SmolLM2 in 4-bit NF4, add LoRA, train; returns trainable params, seconds and CUDA peak MB."""
+    from peft import prepare_model_for_kbit_training
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    from helpers.lm import lm_collator
+
+    quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                               bnb_4bit_compute_dtype=torch.bfloat16)
+    source = models.chat_cache_dir()  # built by load_chat_model() earlier in the notebook
+    model = AutoModelForCausalLM.from_pretrained(source, quantization_config=quant, device_map={"": 0})
+    model = add_lora(prepare_model_for_kbit_training(model), rank=rank)
+    start = time.perf_counter()
+    with PeakMemory() as memory:
+        history = train(model, train_rows, config, collate_fn=lm_collator(tokenizer))
+    return {"trainable": count_parameters(model)[0], "final_loss": history.final_loss,
+            "seconds": time.perf_counter() - start, "peak_mb": memory.peak_mb,
+            "weights_mb": model.get_memory_footprint() / 2**20}

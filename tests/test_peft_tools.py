@@ -1,0 +1,62 @@
+"""peft_tools: peak memory, sizes on disk, adapters saved and reloaded, the intent-reply format."""
+
+from __future__ import annotations
+
+import torch
+from datasets import ClassLabel, Dataset, Features, Value
+from transformers import BertConfig, BertForSequenceClassification
+
+from helpers import peft_tools as pt
+from helpers.adapters import add_lora
+
+
+def tiny_bert() -> BertForSequenceClassification:
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=32, num_labels=2)
+    return BertForSequenceClassification(config).eval()
+
+
+def test_peak_memory_sees_an_allocation():
+    with pt.PeakMemory() as memory:
+        block = torch.ones(64 * 2**20 // 4)  # 64 MB, touched so it is resident
+        block += 1
+    assert memory.peak_mb > 32, memory.peak_mb
+
+
+def test_saved_adapter_is_small_and_reloads(tmp_path):
+    from peft import PeftModel
+
+    model = add_lora(tiny_bert(), rank=2, target_modules=["query", "value"])
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "lora_B" in n:
+                p.normal_()
+    lora_mb = pt.save_trained(model, tmp_path / "lora")
+    full_mb = pt.save_trained(tiny_bert(), tmp_path / "full")  # every parameter trains
+    assert 0 < lora_mb < full_mb / 5
+    ids = torch.randint(0, 100, (3, 8))
+    reloaded = PeftModel.from_pretrained(tiny_bert(), str(tmp_path / "lora")).eval()
+    with torch.no_grad():
+        assert torch.allclose(reloaded(input_ids=ids).logits, model.eval()(input_ids=ids).logits, atol=1e-6)
+
+
+def test_unknown_method_raises():
+    import pytest
+
+    with pytest.raises(ValueError, match="head-only"):
+        pt.prepare("prefix", ["a", "b"])
+
+
+def test_intent_format_scoring():
+    ds = Dataset.from_dict({"text": ["where is my card", "pin blocked"], "label": [0, 1]},
+                           features=Features({"text": Value("string"), "label": ClassLabel(names=["card_arrival", "pin_blocked"])}))
+    chats = pt.intent_conversations(ds)
+    assert chats[0][-1] == {"role": "assistant", "content": "intent: card_arrival"}
+    assert pt.intent_conversations(ds, with_reply=False)[1][-1]["role"] == "user"
+    assert pt.score_intent_replies(["intent: card_arrival", "It is blocked."], ds) == {"format": 0.5, "accuracy": 0.5}
+
+
+def test_qlora_status_explains_itself():
+    ok, why = pt.qlora_status()
+    assert isinstance(ok, bool) and why
