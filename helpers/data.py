@@ -55,10 +55,15 @@ def load_text_classification(path: str | Path, text_column: str = "text", label_
                              f"{', '.join(map(str, frame.columns))}. Pass {role}='<one of those>'.")
     frame = frame[[text_column, label_column]].rename(columns={text_column: "text", label_column: "label"})
     empty = frame["text"].isna() | (frame["text"].astype(str).str.strip() == "")
-    if empty.any():
-        rows = [int(i) + 2 for i in frame.index[empty][:5]]  # +2: header line and 1-based rows
-        raise ValueError(f"{path.name} has {int(empty.sum())} empty texts in column {text_column!r} "
-                         f"(first at lines {rows}); remove or fill them.")
+    nested = frame["text"].map(lambda v: isinstance(v, (list, dict)))  # JSONL lists/objects are not text
+    first_line = 2 if path.suffix.lower() == ".csv" else 1  # a CSV's line 1 is its header
+    for bad, what in ((empty, f"empty texts in column {text_column!r}"),
+                      (nested, f"lists or objects instead of text in column {text_column!r}"),
+                      (frame["label"].isna(), f"empty labels in column {label_column!r}")):
+        if bad.any():
+            rows = [int(i) + first_line for i in frame.index[bad][:5]]
+            raise ValueError(f"{path.name} has {int(bad.sum())} {what} (first at lines {rows}); "
+                             "remove or fill them.")
     frame["text"] = frame["text"].astype(str)
     frame["label"] = frame["label"].astype(str)
     names = list(label_names) if label_names is not None else sorted(frame["label"].unique())
