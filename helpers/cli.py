@@ -29,6 +29,47 @@ def run_notebooks(args: argparse.Namespace) -> int:
     return 0 if all(r["ok"] for r in results) else 1
 
 
+def finetune(args: argparse.Namespace) -> int:
+    """Fine-tune a classifier on the user's files; a learner's mistake prints one line and exits 1."""
+    from helpers.finetune import finetune_classifier
+
+    try:
+        finetune_classifier(args.train, args.test, args.text_column, args.label_column, args.output,
+                            epochs=args.epochs, lr=args.lr, lora_rank=None if args.full else args.lora_rank,
+                            max_steps=args.max_steps, model=args.model, batch_size=args.batch_size,
+                            max_length=args.max_length, seed=args.seed)
+    except (ValueError, OSError, ModuleNotFoundError) as err:  # OSError covers missing files and models
+        print(f"error: {_cli_words(str(err))}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cli_words(message: str) -> str:
+    """Say --text-column where the library's message says text_column=, and keep it to one line."""
+    for arg in ("text_column", "label_column"):
+        message = message.replace(f"{arg}=", f"--{arg.replace('_', '-')} ")
+    return " ".join(message.split())
+
+
+def _add_finetune_parser(sub) -> None:
+    ft = sub.add_parser("finetune-classifier", help="fine-tune a text classifier on your own CSV/JSONL files")
+    ft.add_argument("--train", required=True, help="training file (.csv or .jsonl)")
+    ft.add_argument("--test", required=True, help="test file, same columns; scored after training")
+    ft.add_argument("--text-column", default="text", help="column with the texts (default: text)")
+    ft.add_argument("--label-column", default="label", help="column with the labels (default: label)")
+    ft.add_argument("--output", required=True, help="NEW folder for model, metrics.json and README.md")
+    ft.add_argument("--epochs", type=float, default=3.0)
+    ft.add_argument("--lr", type=float, default=None, help="learning rate (default 5e-4 with LoRA, 5e-5 full)")
+    ft.add_argument("--lora-rank", type=int, default=8, help="LoRA rank (default 8)")
+    ft.add_argument("--full", action="store_true", help="fine-tune every weight instead of LoRA")
+    ft.add_argument("--max-steps", type=int, default=None, help="stop after this many optimiser steps")
+    ft.add_argument("--model", default=None, help="hub id or folder (default: the bundled all-MiniLM-L6-v2)")
+    ft.add_argument("--batch-size", type=int, default=16, help="examples per step on each process")
+    ft.add_argument("--max-length", type=int, default=128, help="tokens kept per text (longer ones are cut)")
+    ft.add_argument("--seed", type=int, default=0)
+    ft.set_defaults(func=finetune)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``python -m helpers`` and the ``workbook`` script."""
     parser = argparse.ArgumentParser(prog="python -m helpers", description="Fine-tuning workbook tools.")
@@ -39,5 +80,6 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--pattern", default="*.ipynb", help="which notebooks, e.g. '0[0-2]*.ipynb'")
     run.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
     run.set_defaults(func=run_notebooks)
+    _add_finetune_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)

@@ -1,0 +1,71 @@
+"""The workbook's training loop against the Hugging Face Trainer: same MiniLM fine-tune, examples per second.
+
+Same data (banking77, profile intents), batch size, steps, learning rate,
+precision and dynamic padding; several repetitions of each, interleaved.
+    python bench/loop_vs_trainer.py [--steps 60] [--reps 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+
+from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+from bench.common import save
+from helpers import data, models, runtime, training
+
+
+def workbook_loop(train_tok, labels, steps: int, batch: int) -> float:
+    """Seconds for ``steps`` optimiser steps with helpers.training.train."""
+    runtime.seed_everything(0)
+    model, tok = models.load_classifier(labels)
+    config = training.TrainConfig(learning_rate=1e-4, max_steps=steps, batch_size=batch, progress=False,
+                                  warmup_ratio=0.1, weight_decay=0.01)
+    return training.train(model, train_tok, config, tokenizer=tok).train_seconds
+
+
+def hf_trainer(train_tok, labels, steps: int, batch: int) -> float:
+    """Seconds for ``steps`` optimiser steps with transformers.Trainer (no saving, no logging)."""
+    runtime.seed_everything(0)
+    model, tok = models.load_classifier(labels)
+    with tempfile.TemporaryDirectory() as out:
+        args = TrainingArguments(output_dir=out, max_steps=steps, per_device_train_batch_size=batch,
+                                 learning_rate=1e-4, warmup_ratio=0.1, weight_decay=0.01, save_strategy="no",
+                                 logging_strategy="no", report_to=[], disable_tqdm=True, seed=0,
+                                 dataloader_num_workers=0)
+        trainer = Trainer(model=model, args=args, train_dataset=train_tok, data_collator=DataCollatorWithPadding(tok))
+        start = time.perf_counter()
+        trainer.train()
+        return time.perf_counter() - start
+
+
+def main() -> None:
+    """Interleave repetitions of both and write bench/results/loop_vs_trainer.json."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=32)
+    args = parser.parse_args()
+    runtime.setup_notebook()
+    train = data.load_banking77("train", per_class=None, seed=0)
+    labels = train.features["label"].names
+    _, tok = models.load_classifier(labels)
+    train_tok = data.tokenize(train, tok, 64)
+    runs = {"workbook loop": [], "HF Trainer": []}
+    for _ in range(args.reps):
+        runs["workbook loop"].append(workbook_loop(train_tok, labels, args.steps, args.batch))
+        runs["HF Trainer"].append(hf_trainer(train_tok, labels, args.steps, args.batch))
+        print({k: [round(s, 1) for s in v] for k, v in runs.items()}, flush=True)
+    examples = args.steps * args.batch
+    summary = {name: {"examples_per_s": {"min": examples / max(s), "median": examples / statistics.median(s),
+                                         "max": examples / min(s)}, "seconds": s} for name, s in runs.items()}
+    ratio = summary["workbook loop"]["examples_per_s"]["median"] / summary["HF Trainer"]["examples_per_s"]["median"]
+    save("loop_vs_trainer", {"steps": args.steps, "batch_size": args.batch, "reps": args.reps, "max_length": 64,
+                             "runs": summary, "ratio_workbook_over_trainer": ratio})
+
+
+if __name__ == "__main__":
+    main()

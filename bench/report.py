@@ -1,0 +1,131 @@
+"""Render docs/benchmarks.md and the README's run-time table from bench/results/*.json.
+
+    python bench/report.py
+Every number in those tables comes from a results file written by a bench script.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+
+
+def _load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _machine(m: dict) -> str:
+    gpu = f", {m['gpu']}" if m.get("gpu") else ""
+    return f"{m['device']}{gpu}, {m['cpu_cores']} cores, torch {m['torch']}, measured {m['date']}"
+
+
+def runtime_table() -> str:
+    """Markdown: seconds per notebook for each profile that has results."""
+    profiles = {p: _load(f"notebooks-{p}") for p in ("smoke", "workshop", "full")}
+    profiles = {p: r for p, r in profiles.items() if r}
+    if not profiles:
+        return "No notebook timings yet: run `python bench/notebook_times.py --profile smoke`."
+    names = sorted({row["notebook"] for r in profiles.values() for row in r["rows"]})
+    head = "| notebook | " + " | ".join(f"{p} (s)" for p in profiles) + " |"
+    lines = [head, "|---|" + "---|" * len(profiles)]
+    for name in names:
+        cells = []
+        for r in profiles.values():
+            row = next((x for x in r["rows"] if x["notebook"] == name), None)
+            cells.append("" if row is None else f"{row['seconds']:.0f}" + ("" if row["ok"] else " (failed)"))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append("| **total** | " + " | ".join(f"**{r['total_seconds'] / 60:.1f} min**" for r in profiles.values()) + " |")
+    lines.append("")
+    lines += [f"- {p}: {_machine(r['machine'])}" for p, r in profiles.items()]
+    return "\n".join(lines)
+
+
+def quality_section() -> str:
+    """Markdown: banking77 accuracy against the published references."""
+    q = _load("quality")
+    if not q:
+        return "Not measured yet: run `python bench/quality.py`."
+    lines = ["| setting | model | params | test accuracy | macro-F1 | training time |", "|---|---|---|---|---|---|"]
+    for key, label in (("full", "full data (10,003 examples)"), ("10-shot", "10 examples per intent")):
+        if key in q:
+            r = q[key]
+            lines.append(f"| {label} | all-MiniLM-L6-v2, {r['epochs']:g} epochs | 22.7M | **{r['accuracy']:.2%}** | "
+                         f"{r['macro_f1']:.3f} | {r['train_seconds'] / 60:.1f} min |")
+        ref = q["references"][key]
+        lines.append(f"| {label} | {ref['model']} (published) | {ref['params_m']}M | {ref['accuracy']:.2%} | | |")
+    return "\n".join(lines) + f"\n\nMeasured on {_machine(q['machine'])}."
+
+
+def loop_section() -> str:
+    """Markdown: the workbook loop against transformers.Trainer."""
+    r = _load("loop_vs_trainer")
+    if not r:
+        return "Not measured yet: run `python bench/loop_vs_trainer.py`."
+    lines = ["| loop | examples/s min | median | max |", "|---|---|---|---|"]
+    for name, s in r["runs"].items():
+        e = s["examples_per_s"]
+        lines.append(f"| {name} | {e['min']:.1f} | {e['median']:.1f} | {e['max']:.1f} |")
+    return ("\n".join(lines) + f"\n\nRatio (workbook / Trainer, medians): **{r['ratio_workbook_over_trainer']:.2f}**. "
+            f"{r['steps']} steps of batch {r['batch_size']}, {r['reps']} interleaved repetitions, "
+            f"max_length {r['max_length']}, dynamic padding in both. {_machine(r['machine'])}.")
+
+
+def chat_section() -> str:
+    """Markdown: SmolLM2 training and generation throughput."""
+    r = _load("chat_throughput")
+    if not r:
+        return "Not measured yet: run `python bench/chat_throughput.py`."
+    lines = ["| what | tokens per example | batch | tokens/s |", "|---|---|---|---|"]
+    lines += [f"| {x['what']} | {x['tokens_per_example']} | {x['batch']} | {x['tokens_per_s']:.0f} |" for x in r["rows"]]
+    return "\n".join(lines) + f"\n\n{_machine(r['machine'])}."
+
+
+def main() -> None:
+    """Write docs/benchmarks.md and refresh the README's run-time table."""
+    gpu = next((r["machine"] for r in map(_load, ("notebooks-full", "quality")) if r and r["machine"].get("gpu")), None)
+    gpu_text = (f"Measured on {gpu['gpu']}." if gpu else
+                "No GPU was available to the sessions that produced these numbers, so the full profile and the "
+                "model FLOPs utilisation of the loop on a GPU are not measured yet. On a CUDA machine: "
+                "`WORKBOOK_PROFILE=full python bench/notebook_times.py --profile full`, then `python bench/report.py`.")
+    doc = f"""# Benchmarks
+
+Every number here is written by a script in `bench/` into `bench/results/*.json` and rendered by
+`python bench/report.py` (which also refreshes the run-time table in the README). Re-run a script to update it.
+
+## Workbook run time per profile (`bench/notebook_times.py`)
+
+{runtime_table()}
+
+## Quality against published numbers (`bench/quality.py`)
+
+{quality_section()}
+
+## The training loop against the Hugging Face Trainer (`bench/loop_vs_trainer.py`)
+
+{loop_section()}
+
+## Chat model throughput (`bench/chat_throughput.py`)
+
+{chat_section()}
+
+## GPU
+
+{gpu_text}
+"""
+    (ROOT / "docs" / "benchmarks.md").write_text(doc)
+    readme = ROOT / "README.md"
+    block = ("<!-- runtimes:start -->\n" + runtime_table() +
+             "\n\nRendered by `bench/report.py` from `bench/results/`; details in "
+             "[docs/benchmarks.md](docs/benchmarks.md).\n<!-- runtimes:end -->")
+    text = re.sub(r"<!-- runtimes:start -->.*<!-- runtimes:end -->", lambda _: block, readme.read_text(), flags=re.S)
+    readme.write_text(text)
+    print("wrote docs/benchmarks.md and README.md's run-time table")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+import pytest
+
+from helpers import data
+from tests.tiny import tokenizer
+
+
+def test_banking77_full_sizes():
+    assert len(data.load_banking77("train")) == 10003
+    assert len(data.load_banking77("test")) == 3080
+    assert len(data.banking77_intents()) == 77
+
+
+def test_banking77_subset_is_balanced_and_renumbered():
+    intents = ["card_arrival", "pin_blocked", "exchange_rate"]
+    ds = data.load_banking77("train", per_class=7, intents=intents, seed=1)
+    assert ds.features["label"].names == intents
+    assert sorted(ds["label"]) == sorted([0] * 7 + [1] * 7 + [2] * 7)
+
+
+def test_banking77_sampling_is_seeded():
+    a = data.load_banking77("train", per_class=3, seed=5)["text"]
+    b = data.load_banking77("train", per_class=3, seed=5)["text"]
+    c = data.load_banking77("train", per_class=3, seed=6)["text"]
+    assert list(a) == list(b) and list(a) != list(c)
+
+
+def test_banking77_rejects_unknown_intent_and_split():
+    with pytest.raises(ValueError, match="Unknown banking77 intents"):
+        data.load_banking77("train", intents=["card_arival"])
+    with pytest.raises(ValueError, match="'train' or 'test'"):
+        data.load_banking77("validation")
+
+
+def test_user_csv_loads_with_named_columns(tmp_path):
+    path = tmp_path / "tickets.csv"
+    path.write_text("message,intent\nwhere is my card,card\nwhy a fee,fee\nanother fee,fee\n")
+    ds = data.load_text_classification(path, text_column="message", label_column="intent")
+    assert ds.features["label"].names == ["card", "fee"]
+    assert sorted(ds["text"]) == sorted(["where is my card", "why a fee", "another fee"])
+
+
+def test_user_jsonl_loads(tmp_path):
+    path = tmp_path / "tickets.jsonl"
+    path.write_text('{"text": "a", "label": "x"}\n{"text": "b", "label": "y"}\n')
+    assert len(data.load_text_classification(path)) == 2
+
+
+def test_wrong_column_lists_columns_and_argument(tmp_path):
+    path = tmp_path / "my_tickets.csv"
+    path.write_text("text,intent\nhello,greet\n")
+    with pytest.raises(ValueError, match=r"column 'label' not found in my_tickets.csv; columns are: text, intent. "
+                                         r"Pass label_column="):
+        data.load_text_classification(path)
+
+
+@pytest.mark.parametrize("content,match", [("", "is empty"), ("text,label\n", "no rows"),
+                                           ("text,label\n,a\nfine,b\n", "empty texts")])
+def test_bad_files_get_clear_errors(tmp_path, content, match):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=match):
+        data.load_text_classification(path)
+
+
+def test_missing_file_says_so(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        data.load_text_classification(tmp_path / "nope.csv")
+
+
+def test_unseen_test_labels_are_reported(tmp_path):
+    path = tmp_path / "test.csv"
+    path.write_text("text,label\nhi,a\nyo,z\n")
+    with pytest.raises(ValueError, match="not in label_names"):
+        data.load_text_classification(path, label_names=["a", "b"])
+
+
+def test_stratified_split_keeps_label_shares():
+    ds = data.load_banking77("train", per_class=10, intents=["card_arrival", "pin_blocked"])
+    train, held = data.stratified_split(ds, test_size=0.2, seed=0)
+    assert sorted(held["label"]) == [0, 0, 1, 1]
+    assert len(train) == 16
+
+
+def test_tokenize_gives_model_columns_and_truncates():
+    ds = data.load_banking77("test", per_class=2, intents=["card_arrival"])
+    tok = data.tokenize(ds, tokenizer(), max_length=8)
+    assert set(tok.column_names) == {"input_ids", "token_type_ids", "attention_mask", "labels"}
+    assert max(len(ids) for ids in tok["input_ids"]) <= 8

@@ -1,0 +1,37 @@
+import pytest
+
+from helpers import lm, models
+from transformers import AutoTokenizer
+
+
+@pytest.fixture(scope="module")
+def chat_tok():
+    models.load_chat_model  # the cache folder is built by the first load_chat_model() call
+    return AutoTokenizer.from_pretrained(models._cached_smollm())
+
+
+def test_assistant_only_masks_the_prompt(chat_tok):
+    messages = [{"role": "user", "content": "What is the fee?"}, {"role": "assistant", "content": "It is £5."}]
+    ex = lm.chat_example(messages, chat_tok, max_length=128)
+    learned = chat_tok.decode([t for t, l in zip(ex["input_ids"], ex["labels"]) if l != lm.IGNORE_INDEX])
+    assert learned.startswith("It is £5.")
+    assert "What is the fee" not in learned
+    full = lm.chat_example(messages, chat_tok, max_length=128, assistant_only=False)
+    assert lm.IGNORE_INDEX not in full["labels"]
+
+
+def test_chat_example_requires_assistant_last(chat_tok):
+    with pytest.raises(ValueError, match="assistant"):
+        lm.chat_example([{"role": "user", "content": "hi"}], chat_tok, 32)
+
+
+def test_truncation_respects_max_length(chat_tok):
+    messages = [{"role": "user", "content": "word " * 200}, {"role": "assistant", "content": "ok"}]
+    assert len(lm.chat_example(messages, chat_tok, max_length=40)["input_ids"]) == 40
+
+
+def test_collator_pads_labels_with_ignore_index(chat_tok):
+    ds = lm.text_examples(["short", "a much longer piece of text here"], chat_tok, 32)
+    batch = lm.lm_collator(chat_tok)([ds[0], ds[1]])
+    assert batch["input_ids"].shape == batch["labels"].shape
+    assert (batch["labels"][0] == lm.IGNORE_INDEX).sum() > 0

@@ -1,0 +1,49 @@
+"""Tiny models and datasets for fast unit tests (seconds, not minutes)."""
+
+from __future__ import annotations
+
+from datasets import ClassLabel, Dataset, Features, Value
+from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, LlamaConfig, LlamaForCausalLM
+
+from helpers import models
+
+TEXTS = {
+    "card": ["my card has not arrived", "where is my new card", "card still not delivered", "when does my card come"],
+    "fee": ["why was I charged a fee", "there is an extra charge", "what is this fee for", "I paid a charge twice"],
+}
+
+
+def tokenizer():
+    """The bundled MiniLM tokenizer (local files)."""
+    return AutoTokenizer.from_pretrained(models.minilm_dir())
+
+
+def tiny_classifier(n_labels: int = 2, seed: int = 0) -> BertForSequenceClassification:
+    """A 2-layer, 32-wide BERT classifier with MiniLM's vocabulary."""
+    import torch
+
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, num_labels=n_labels, max_position_embeddings=64)
+    return BertForSequenceClassification(config)
+
+
+def tiny_causal_lm(vocab_size: int, seed: int = 0) -> LlamaForCausalLM:
+    """A 2-layer, 32-wide Llama causal LM."""
+    import torch
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=128)
+    return LlamaForCausalLM(config)
+
+
+def two_class_dataset(repeat: int = 4) -> Dataset:
+    """A small, learnable two-intent dataset with a ClassLabel column."""
+    texts, labels = [], []
+    for _ in range(repeat):
+        for label, examples in TEXTS.items():
+            texts += examples
+            labels += [label] * len(examples)
+    features = Features({"text": Value("string"), "label": ClassLabel(names=list(TEXTS))})
+    return Dataset.from_dict({"text": texts, "label": labels}, features=features)
