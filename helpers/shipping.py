@@ -1,0 +1,191 @@
+"""Shipping an intent classifier: train it, save it with its label names into a new folder, reload it
+(in this process or a fresh one), classify texts, and write a model card from measured numbers.
+
+Run as ``python -m helpers.shipping FOLDER IN.json OUT.json`` to predict in a separate process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+LABELS_FILE = "labels.json"
+SETTINGS_FILE = "inference.json"
+CARD_FILE = "MODEL_CARD.md"
+
+
+@dataclass
+class Prediction:
+    """One classified text: the intent, its probability, and whether it clears the confidence threshold."""
+
+    text: str
+    intent: str
+    confidence: float
+    confident: bool
+
+
+def train_intent_classifier(train_ds, val_ds, labels: Sequence[str], P, learning_rate: float = 1e-4,
+                            seed: int = 0, progress: bool = True):
+    """Fine-tune the bundled MiniLM on text datasets (text, label) for the profile's epochs; (model, tokenizer, History)."""
+    from helpers import data, evaluation, models, runtime, training
+
+    runtime.seed_everything(seed)
+    model, tok = models.load_classifier(labels)
+    model.to(runtime.pick_device())
+    train_tok = data.tokenize(train_ds, tok, P.max_length)
+    val_tok = data.tokenize(val_ds, tok, P.max_length)
+    cfg = training.TrainConfig(learning_rate=learning_rate, epochs=P.epochs, batch_size=P.batch_size,
+                               seed=seed, progress=progress)
+    history = training.train(model, train_tok, cfg, val_tok, tokenizer=tok,
+                             evaluate_fn=evaluation.metrics_fn(val_tok, tok))
+    return model, tok, history
+
+
+def fresh_output_dir(base: str | Path) -> Path:
+    """A folder that is missing or empty: ``base`` itself if possible, else ``base-2``, ``base-3``, ..."""
+    base = Path(base)
+    candidate, n = base, 1
+    while candidate.exists() and any(candidate.iterdir()):
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
+def save_classifier(model, tokenizer, labels: Sequence[str], folder: str | Path, max_length: int = 64,
+                    overwrite: bool = False) -> Path:
+    """Save weights (safetensors), tokenizer, label names and max_length into ``folder``; refuses a
+    non-empty folder unless ``overwrite``."""
+    folder = Path(folder)
+    if folder.exists() and any(folder.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"{folder} already holds files; save into a new folder "
+                                  "(shipping.fresh_output_dir) or pass overwrite=True to replace it.")
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    (folder / LABELS_FILE).write_text(json.dumps(list(labels), indent=1))
+    (folder / SETTINGS_FILE).write_text(json.dumps({"max_length": max_length}))
+    return folder
+
+
+def load_classifier(folder: str | Path, device: str | None = None):
+    """(model, tokenizer, labels, max_length) from a folder written by ``save_classifier``."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    folder = Path(folder)
+    if not (folder / LABELS_FILE).exists():
+        raise FileNotFoundError(f"{folder} has no {LABELS_FILE}; it was not saved with shipping.save_classifier.")
+    model = AutoModelForSequenceClassification.from_pretrained(folder, local_files_only=True, use_safetensors=True)
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    labels = json.loads((folder / LABELS_FILE).read_text())
+    max_length = json.loads((folder / SETTINGS_FILE).read_text())["max_length"]
+    return model.to(device or "cpu").eval(), tokenizer, labels, max_length
+
+
+@torch.no_grad()
+def predict_proba(model, tokenizer, texts: Sequence[str], max_length: int = 64, batch_size: int = 64) -> np.ndarray:
+    """Class probabilities (N, C) for raw texts, in input order."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = []
+    for start in range(0, len(texts), batch_size):
+        enc = tokenizer(list(texts[start:start + batch_size]), truncation=True, max_length=max_length,
+                        padding=True, return_tensors="pt").to(device)
+        out.append(torch.softmax(model(**enc).logits.float(), dim=-1).cpu())
+    model.train(was_training)
+    return torch.cat(out).numpy() if out else np.zeros((0, model.config.num_labels), dtype=np.float32)
+
+
+def classify(texts: Sequence[str], model, tokenizer, labels: Sequence[str], max_length: int = 64,
+             threshold: float = 0.0) -> list[Prediction]:
+    """The inference function: each text's intent and confidence; below ``threshold`` it is marked for a human."""
+    if isinstance(texts, str):
+        texts = [texts]
+    probs = predict_proba(model, tokenizer, texts, max_length)
+    return [Prediction(t, labels[int(p.argmax())], float(p.max()), bool(p.max() >= threshold))
+            for t, p in zip(texts, probs)]
+
+
+def predict_in_fresh_process(folder: str | Path, texts: Sequence[str], python: str | Path | None = None,
+                             timeout_s: int = 300) -> np.ndarray:
+    """Probabilities from a brand-new Python process that only loads ``folder`` (proves the save is complete)."""
+    python = python or (ROOT / ".venv" / "bin" / "python" if (ROOT / ".venv" / "bin" / "python").exists()
+                        else sys.executable)
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "in.json", Path(tmp) / "out.json"
+        src.write_text(json.dumps(list(texts)))
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        done = subprocess.run([str(python), "-m", "helpers.shipping", str(Path(folder).resolve()), str(src), str(dst)],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout_s)
+        if done.returncode != 0:
+            raise RuntimeError(f"The fresh process failed to load or predict:\n{done.stderr[-2000:]}")
+        return np.asarray(json.loads(dst.read_text()), dtype=np.float32)
+
+
+def model_card(facts: dict[str, Any]) -> str:
+    """A model card in Markdown (intended use, data, metrics, limits, how to load) from measured ``facts``."""
+    f = facts
+    rows = "\n".join(f"| {k} | {v} |" for k, v in f["metrics"].items())
+    limits = "\n".join(f"- {item}" for item in f["limits"])
+    return f"""# Model card: {f['name']}
+
+## Intended use
+{f['intended_use']}
+
+## Model
+Fine-tuned from {f['base_model']} ({f['parameters']:,} parameters, {f['size_mb']:.1f} MB on disk).
+Trained with the workbook profile `{f['profile']}` in {f['train_seconds']:.0f} s on {f['device']}.
+
+## Data
+{f['data']}
+
+## Metrics (held-out test set, evaluated once)
+| metric | value |
+|---|---|
+{rows}
+
+## Limits
+{limits}
+
+## How to use
+```python
+from helpers import shipping
+model, tokenizer, labels, max_length = shipping.load_classifier("{f['folder']}")
+shipping.classify(["my card has not arrived"], model, tokenizer, labels, max_length, threshold={f['threshold']:.2f})
+```
+"""
+
+
+def write_model_card(folder: str | Path, facts: dict[str, Any]) -> Path:
+    """Write ``model_card(facts)`` into ``folder`` as MODEL_CARD.md and return its path."""
+    path = Path(folder) / CARD_FILE
+    path.write_text(model_card(facts))
+    return path
+
+
+def _main(argv: list[str]) -> int:
+    if len(argv) != 3:
+        print("usage: python -m helpers.shipping FOLDER IN.json OUT.json", file=sys.stderr)
+        return 2
+    model, tok, _, max_length = load_classifier(argv[0])
+    probs = predict_proba(model, tok, json.loads(Path(argv[1]).read_text()), max_length)
+    Path(argv[2]).write_text(json.dumps(probs.tolist()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
