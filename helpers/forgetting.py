@@ -1,0 +1,184 @@
+"""Catastrophic forgetting: a general-ability probe, a narrow bank task, and replay as a remedy.
+
+The probe (data/general_probe/) holds general-knowledge questions that the
+base SmolLM2-135M-Instruct answers correctly, plus general English text for
+perplexity. The narrow task: name a banking77 query's intent in words.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from helpers import adapters, data, generation, lm, models
+from helpers.training import TrainConfig, train
+
+PROBE_DIR = data.DATA_DIR / "general_probe"
+Messages = list[dict[str, str]]
+
+
+def _read_jsonl(name: str) -> list[dict[str, Any]]:
+    path = PROBE_DIR / name
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; restore data/general_probe/ from the repository.")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def load_probe(n: int | None = None) -> list[dict[str, Any]]:
+    """General-knowledge questions with accepted answers: [{'question', 'answers'}] (first ``n``)."""
+    return _read_jsonl("questions.jsonl")[:n]
+
+
+def load_replay() -> list[dict[str, str]]:
+    """General question-answer pairs for replay (none of them is a probe question): [{'question', 'answer'}]."""
+    return _read_jsonl("replay.jsonl")
+
+
+def load_general_text() -> list[str]:
+    """Paragraphs of plain general English (not about banking), for perplexity."""
+    text = (PROBE_DIR / "general_text.txt").read_text(encoding="utf-8")
+    return [p.strip() for p in text.split("\n\n") if p.strip()]
+
+
+def intent_phrase(intent: str) -> str:
+    """A banking77 intent name as words: 'Refund_not_showing_up' -> 'refund not showing up'."""
+    return intent.replace("_", " ").lower()
+
+
+def domain_examples(split: str, per_class: int | None, intents: Sequence[str], seed: int = 0) -> list[dict]:
+    """banking77 queries with their intent phrase: [{'text', 'intent'}]."""
+    ds = data.load_banking77(split, per_class=per_class, intents=intents, seed=seed)
+    names = ds.features["label"].names
+    return [{"text": t, "intent": intent_phrase(names[y])} for t, y in zip(ds["text"], ds["label"])]
+
+
+def domain_conversations(examples: Sequence[dict]) -> list[Messages]:
+    """The narrow task as chat: the customer's query, the assistant names its intent."""
+    return [[{"role": "user", "content": e["text"]}, {"role": "assistant", "content": e["intent"]}]
+            for e in examples]
+
+
+def replay_conversations(pairs: Sequence[dict]) -> list[Messages]:
+    """General question-answer pairs as chat conversations."""
+    return [[{"role": "user", "content": p["question"]}, {"role": "assistant", "content": p["answer"]}]
+            for p in pairs]
+
+
+def mix_replay(domain: Sequence[Messages], replay: Sequence[Messages], share: float,
+               seed: int = 0) -> list[Messages]:
+    """Domain conversations with general ones mixed in so they make up ``share`` of the result, shuffled."""
+    if not 0 <= share < 1:
+        raise ValueError(f"replay share must be in [0, 1), got {share}.")
+    n_replay = round(share * len(domain) / (1 - share))
+    if n_replay > len(replay):
+        raise ValueError(f"A replay share of {share:.0%} needs {n_replay} general examples; only {len(replay)} exist.")
+    rng = random.Random(seed)
+    mixed = list(domain) + rng.sample(list(replay), n_replay)
+    rng.shuffle(mixed)
+    return mixed
+
+
+def matches(reply: str, answers: Sequence[str]) -> bool:
+    """True when any accepted answer appears in ``reply`` as whole words (case-insensitive)."""
+    text = reply.lower()
+    return any(re.search(r"\b" + re.escape(a.lower()) + r"\b", text) for a in answers)
+
+
+def normalize(text: str) -> str:
+    """Lower case, punctuation dropped, spaces squeezed (for exact-match scoring)."""
+    return " ".join(re.sub(r"[^a-z0-9 ]+", " ", text.lower().replace("_", " ")).split())
+
+
+def probe_accuracy(model, tokenizer, probe: Sequence[dict], max_new_tokens: int = 24) -> tuple[float, list[str]]:
+    """(share of probe questions answered correctly, the replies), greedy decoding."""
+    replies = generation.generate(model, tokenizer, [generation.user_message(q["question"]) for q in probe],
+                                  max_new_tokens=max_new_tokens, batch_size=16)
+    hits = [matches(r, q["answers"]) for r, q in zip(replies, probe)]
+    return sum(hits) / len(hits), replies
+
+
+def domain_accuracy(model, tokenizer, examples: Sequence[dict]) -> float:
+    """Share of held-out queries whose reply is exactly the intent phrase (after ``normalize``)."""
+    replies = generation.generate(model, tokenizer, [generation.user_message(e["text"]) for e in examples],
+                                  max_new_tokens=8, batch_size=16)
+    return sum(normalize(r) == normalize(e["intent"]) for r, e in zip(replies, examples)) / len(examples)
+
+
+def general_perplexity(model, tokenizer, texts: Sequence[str], max_length: int = 128) -> float:
+    """Perplexity on general English text (lower = the model still writes ordinary English well)."""
+    return lm.perplexity(model, lm.text_examples(texts, tokenizer, max_length), tokenizer)
+
+
+@dataclass
+class Suite:
+    """What every model is measured on: the bank task's held-out queries and the general probe."""
+
+    domain_test: list[dict]
+    probe: list[dict]
+    general_text: list[str]
+    text_max_length: int = 128
+
+
+def measure(model, tokenizer, suite: Suite) -> dict[str, float]:
+    """Domain accuracy, general-probe accuracy and general-text perplexity of one model."""
+    probe_acc, _ = probe_accuracy(model, tokenizer, suite.probe)
+    return {"domain_accuracy": domain_accuracy(model, tokenizer, suite.domain_test),
+            "probe_accuracy": probe_acc,
+            "general_perplexity": general_perplexity(model, tokenizer, suite.general_text, suite.text_max_length)}
+
+
+def fine_tune(method: str, conversations: Sequence[Messages], config: TrainConfig, max_length: int,
+              lora_rank: int = 8):
+    """Load a fresh SmolLM2 and tune it on ``conversations``: method 'full' (every weight) or 'lora'.
+
+    Returns (model, tokenizer, History, trainable parameter count).
+    """
+    if method not in ("full", "lora"):
+        raise ValueError(f"method must be 'full' or 'lora', not {method!r}.")
+    model, tokenizer = models.load_chat_model()
+    if method == "lora":
+        model = adapters.add_lora(model, rank=lora_rank)
+    dataset = lm.chat_examples(conversations, tokenizer, max_length)
+    history = train(model, dataset, config, collate_fn=lm.lm_collator(tokenizer))
+    return model, tokenizer, history, adapters.count_parameters(model)[0]
+
+
+def compare(before: dict[str, float], after: dict[str, dict[str, float]]) -> pd.DataFrame:
+    """One row per method: domain gain, general-probe accuracy lost, general perplexity rise (relative)."""
+    rows = {}
+    for name, m in after.items():
+        rows[name] = {**m, "domain_gain": m["domain_accuracy"] - before["domain_accuracy"],
+                      "probe_accuracy_lost": before["probe_accuracy"] - m["probe_accuracy"],
+                      "perplexity_rise": m["general_perplexity"] / before["general_perplexity"] - 1}
+    return pd.DataFrame(rows).T.rename_axis("method")
+
+
+def plot_tradeoff(table: pd.DataFrame, ax=None, title: str = "What each method gained and lost"):
+    """Scatter of domain gain (y) against general-probe accuracy lost (x), one labelled point per method."""
+    import matplotlib.pyplot as plt
+
+    ax = ax if ax is not None else plt.subplots(figsize=(6.5, 4.5))[1]
+    for name, row in table.iterrows():
+        ax.scatter(row["probe_accuracy_lost"], row["domain_gain"], s=80)
+        ax.annotate(f"{name}\n(ppl {row['perplexity_rise']:+.0%})", (row["probe_accuracy_lost"], row["domain_gain"]),
+                    textcoords="offset points", xytext=(8, 4), fontsize=9)
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set(xlabel="general-probe accuracy lost (points; right = more forgetting)",
+           ylabel="bank-task accuracy gained", title=title)
+    ax.xaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0))
+    ax.yaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0))
+    return ax
+
+
+def timed(fn, *args, **kwargs) -> tuple[Any, float]:
+    """(fn(*args, **kwargs), seconds it took)."""
+    start = time.perf_counter()
+    return fn(*args, **kwargs), time.perf_counter() - start

@@ -1,0 +1,171 @@
+"""Overfitting on a tiny slice: one run per setting, the remedies table, and the explorer's grid of runs."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import pandas as pd
+import torch
+from datasets import Dataset
+
+from helpers import adapters, data, evaluation, models
+from helpers.history import History
+from helpers.runtime import Profile
+from helpers.training import TrainConfig, train
+
+
+@dataclass(frozen=True)
+class SliceSettings:
+    """One MiniLM + LoRA run on a few examples per intent. Defaults overfit on purpose."""
+
+    per_class: int = 3  # training examples per intent
+    learning_rate: float = 2e-3
+    epochs: int = 30
+    rank: int = 16  # LoRA rank (the classification head trains fully)
+    weight_decay: float = 0.0
+    dropout: float = 0.1  # hidden and attention dropout of the encoder (MiniLM's default is 0.1)
+    early_stopping_patience: int | None = None  # evaluations without a new best validation loss
+    restore_best: bool = False  # end with the lowest-validation-loss weights
+    batch_size: int = 8
+    evals_per_epoch: float = 1.0  # how often to measure validation loss
+    seed: int = 0
+
+
+@dataclass
+class SliceData:
+    """The tiny slice's pools: a large training pool (sliced per run), validation and test sets, all tokenised."""
+
+    labels: list[str]
+    train_pool: Dataset
+    validation: Dataset
+    test: Dataset
+    tokenizer: Any
+    max_length: int
+
+    def train_slice(self, per_class: int) -> Dataset:
+        """The first ``per_class`` examples of each intent from the (shuffled) pool."""
+        labels = self.train_pool["labels"]
+        seen: dict[int, int] = {}
+        keep = []
+        for i, label in enumerate(labels):
+            seen[label] = seen.get(label, 0) + 1
+            if seen[label] <= per_class:
+                keep.append(i)
+        return self.train_pool.select(keep)
+
+
+def load_slice_data(p: Profile, pool_per_class: int, val_per_class: int, seed: int = 0) -> SliceData:
+    """Training pool and validation set drawn (disjoint) from banking77 train, test from banking77 test."""
+    intents = list(p.intents or data.banking77_intents())
+    full = data.load_banking77("train", per_class=pool_per_class + val_per_class, intents=intents, seed=seed)
+    pool, validation = data.stratified_split(full, test_size=val_per_class * len(intents), seed=seed)
+    test = data.load_banking77("test", per_class=p.test_per_class, intents=intents, seed=seed)
+    _, tokenizer = models.load_classifier(intents)
+    tok = lambda d: data.tokenize(d, tokenizer, p.max_length)  # noqa: E731
+    return SliceData(intents, tok(pool), tok(validation), tok(test), tokenizer, p.max_length)
+
+
+def set_dropout(model: torch.nn.Module, p: float) -> torch.nn.Module:
+    """Set every dropout layer of ``model`` to probability ``p`` (and record it in the config)."""
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {p}.")
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = p
+    model.config.hidden_dropout_prob = model.config.attention_probs_dropout_prob = p
+    return model
+
+
+def run_slice(settings: SliceSettings, sd: SliceData, test_every_eval: bool = False,
+              progress: bool = False) -> dict[str, Any]:
+    """Train one run; return its History (as a dict), test accuracy of the final weights, and a summary row."""
+    train_set = sd.train_slice(settings.per_class)
+    net, _ = models.load_classifier(sd.labels)
+    net = adapters.add_lora(set_dropout(net, settings.dropout), rank=settings.rank)
+    steps_per_epoch = math.ceil(len(train_set) / settings.batch_size)
+    config = TrainConfig(learning_rate=settings.learning_rate, epochs=settings.epochs,
+                         batch_size=settings.batch_size, weight_decay=settings.weight_decay,
+                         eval_every_steps=max(1, round(steps_per_epoch / settings.evals_per_epoch)),
+                         eval_at_start=True, early_stopping_patience=settings.early_stopping_patience,
+                         restore_best=settings.restore_best, seed=settings.seed, progress=progress)
+    metrics = evaluation.metrics_fn(sd.test, sd.tokenizer) if test_every_eval else None
+    history = train(net, train_set, config, sd.validation, tokenizer=sd.tokenizer, evaluate_fn=metrics)
+    test_accuracy = evaluation.evaluate_classifier(net, sd.test, sd.tokenizer)["accuracy"]
+    return {"settings": asdict(settings), "history": history.to_dict(), "test_accuracy": test_accuracy,
+            "train_size": len(train_set)}
+
+
+def summarize(run: dict[str, Any]) -> dict[str, Any]:
+    """One table row: validation-loss minimum and end, the overfitting gap, steps, test accuracy."""
+    h = History.from_dict(run["history"])
+    best = h.best()
+    end = h.evals[-1]
+    ended = next((r for r in h.evals if r["step"] == h.restored_step), end) if h.restored_step is not None else end
+    return {"train examples": run["train_size"], "steps": h.steps, "best step": best["step"],
+            "min val loss": best["eval_loss"], "last val loss": end["eval_loss"],
+            "overfit gap": end["eval_loss"] - best["eval_loss"], "val loss of final weights": ended["eval_loss"],
+            "final train loss": h.final_loss, "test accuracy": run["test_accuracy"]}
+
+
+def turning_point(history: History) -> int:
+    """The step where validation loss is lowest: after it, more training makes validation worse."""
+    return int(history.best()["step"])
+
+
+def remedies(base: SliceSettings, more_data_per_class: int) -> dict[str, SliceSettings]:
+    """The baseline and one change per remedy, everything else equal."""
+    return {
+        "baseline (overfits)": base,
+        "early stopping": replace(base, early_stopping_patience=3, restore_best=True),
+        "weight decay 1.0": replace(base, weight_decay=1.0),
+        "dropout 0.3": replace(base, dropout=0.3),
+        "lower LR (÷10)": replace(base, learning_rate=base.learning_rate / 10),
+        "LoRA rank 2": replace(base, rank=2),
+        f"more data ({more_data_per_class}/intent)": replace(base, per_class=more_data_per_class),
+    }
+
+
+def remedies_table(runs: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """One row per remedy (see ``summarize``), indexed by its name."""
+    return pd.DataFrame({name: summarize(run) for name, run in runs.items()}).T.rename_axis("remedy")
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The explorer's axes: every combination is one run."""
+
+    per_class: tuple[int, ...]
+    learning_rate: tuple[float, ...]
+    epochs: tuple[int, ...]
+    rank: tuple[int, ...]
+
+    def points(self) -> list[dict[str, Any]]:
+        """Every combination as a dict of axis values."""
+        axes = asdict(self)
+        return [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
+
+
+def grid_for(p: Profile) -> Grid:
+    """The explorer's grid for profile ``p`` (smoke: 2 x 2 = 4 runs)."""
+    return p.pick(smoke=Grid((3, 8), (3e-4, 2e-3), (15,), (16,)),
+                  workshop=Grid((3, 10), (3e-4, 2e-3), (10, 30), (2, 16)),
+                  full=Grid((3, 10, 30), (1e-4, 3e-4, 2e-3), (10, 30), (2, 8, 32)))
+
+
+def key(point: dict[str, Any]) -> str:
+    """A stable text key for one grid point (JSON keys must be strings)."""
+    return "|".join(f"{k}={point[k]}" for k in ("per_class", "learning_rate", "epochs", "rank"))
+
+
+def run_grid(grid: Grid, base: SliceSettings, sd: SliceData) -> dict[str, dict[str, Any]]:
+    """Train every grid point (shows a bar); returns {key: {'point', 'history', 'test_accuracy'}}."""
+    from tqdm.auto import tqdm
+
+    results = {}
+    for point in tqdm(grid.points(), desc="Grid runs", unit="run"):
+        run = run_slice(replace(base, **point), sd)
+        results[key(point)] = {"point": point, "history": run["history"], "test_accuracy": run["test_accuracy"]}
+    return results

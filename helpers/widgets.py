@@ -1,0 +1,115 @@
+"""An ipywidgets explorer that redraws learning curves from a cached grid of runs (no training on change).
+
+In a live notebook it shows sliders; in a headless run (nbconvert/nbclient, CI)
+widgets cannot be drawn, so it shows a static grid of the same curves instead.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import matplotlib.pyplot as plt
+
+from helpers.history import History
+
+AXES = {"per_class": "examples / intent", "learning_rate": "learning rate", "epochs": "epochs", "rank": "LoRA rank"}
+# Variables a live Jupyter front end sets in the kernel's environment (JupyterLab/Notebook 7, VS Code, Colab).
+_LIVE_MARKERS = ("JPY_SESSION_NAME", "VSCODE_PID", "VSCODE_CWD", "COLAB_RELEASE_TAG", "PYCHARM_HOSTED")
+
+
+def is_headless() -> bool:
+    """True when no live front end can draw widgets; $WORKBOOK_STATIC_WIDGETS=1/0 forces the answer."""
+    forced = os.environ.get("WORKBOOK_STATIC_WIDGETS")
+    if forced is not None:
+        return forced.lower() in ("1", "true", "yes", "on")
+    return not any(marker in os.environ for marker in _LIVE_MARKERS)
+
+
+def plot_curves(history: History, ax=None, title: str | None = None, smooth: int = 3):
+    """Training and validation loss of one run, with the validation minimum marked; returns the axes."""
+    ax = ax if ax is not None else plt.subplots(figsize=(7, 4))[1]
+    history.plot(ax=ax, title=title, smooth=smooth)
+    if history.evals:
+        best = history.best()
+        ax.scatter([best["step"]], [best["eval_loss"]], s=90, facecolors="none", edgecolors="tab:red", zorder=5,
+                   label=f"validation minimum (step {best['step']})")
+        ax.legend(fontsize=8)
+    return ax
+
+
+def _title(point: Mapping[str, Any], test_accuracy: float | None = None) -> str:
+    parts = [f"{AXES[k]} {point[k]:g}" for k in AXES]
+    acc = f"  ·  test acc {test_accuracy:.0%}" if test_accuracy is not None else ""
+    return ", ".join(parts) + acc
+
+
+def _options(results: Mapping[str, dict]) -> dict[str, list]:
+    points = [r["point"] for r in results.values()]
+    return {k: sorted({p[k] for p in points}) for k in AXES}
+
+
+def _find(results: Mapping[str, dict], choice: Mapping[str, Any]) -> dict | None:
+    return next((r for r in results.values() if all(r["point"][k] == choice[k] for k in AXES)), None)
+
+
+def static_grid(results: Mapping[str, dict], max_panels: int = 12):
+    """Small multiples: one panel of curves per grid run (first ``max_panels``); returns the figure."""
+    runs = list(results.values())[:max_panels]
+    if not runs:
+        raise ValueError("The grid is empty: run the grid cell first.")
+    cols = min(3, len(runs))
+    rows = math.ceil(len(runs) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.3 * rows), squeeze=False, sharey=True)
+    for ax, run in zip(axes.flat, runs):
+        plot_curves(History.from_dict(run["history"]), ax=ax, title=_title(run["point"], run.get("test_accuracy")))
+        ax.title.set_fontsize(8)
+        ax.legend().set_visible(False)
+    for ax in list(axes.flat)[len(runs):]:
+        ax.set_visible(False)
+    fig.suptitle("Every run of the explorer's grid: training (blue) and validation (orange) loss")
+    fig.tight_layout()
+    return fig
+
+
+def explorer(results: Mapping[str, dict]):
+    """A widget: one slider per grid axis; moving one redraws that run's curves from ``results``."""
+    import ipywidgets as w
+    from IPython.display import display
+
+    options = _options(results)
+    sliders = {k: w.SelectionSlider(options=v, value=v[0], description=AXES[k],
+                                    style={"description_width": "120px"}, continuous_update=False)
+               for k, v in options.items()}
+    out = w.Output()
+
+    def redraw(_=None) -> None:
+        choice = {k: s.value for k, s in sliders.items()}
+        run = _find(results, choice)
+        with out:
+            out.clear_output(wait=True)
+            if run is None:
+                print("That combination is not in the grid; move another slider.")
+                return
+            ax = plot_curves(History.from_dict(run["history"]), title=_title(choice, run.get("test_accuracy")))
+            display(ax.figure)
+            plt.close(ax.figure)  # drawn once, inside the widget's output area
+
+    for s in sliders.values():
+        s.observe(redraw, names="value")
+    redraw()
+    return w.VBox([w.HBox(list(sliders.values())[:2]), w.HBox(list(sliders.values())[2:]), out])
+
+
+def show_explorer(results: Mapping[str, dict]) -> None:
+    """Display the live explorer, or (headless) the static grid of the same runs."""
+    from IPython.display import display
+
+    if is_headless():
+        fig = static_grid(results)
+        display(fig)
+        plt.close(fig)
+    else:
+        display(explorer(results))

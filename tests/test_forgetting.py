@@ -1,0 +1,81 @@
+"""Forgetting helpers: probe data, answer matching, replay mixing, scoring and the comparison table."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+from helpers import forgetting as F
+from helpers import models
+
+
+def test_probe_files_are_well_formed_and_disjoint():
+    probe, replay, text = F.load_probe(), F.load_replay(), F.load_general_text()
+    assert len(probe) >= 16 and all(q["question"] and q["answers"] for q in probe)
+    assert len(replay) >= 16 and len(text) >= 8
+    assert not {q["question"] for q in probe} & {p["question"] for p in replay}  # replay never teaches the probe
+    assert len(F.load_probe(5)) == 5
+
+
+def test_matches_whole_words_case_insensitive():
+    assert F.matches("The capital of France is Paris.", ["paris"])
+    assert F.matches("It has 8 legs", ["eight", "8"])
+    assert not F.matches("Parisian food", ["Paris"])
+    assert not F.matches("card arrival", ["Paris"])
+
+
+def test_intent_phrase_and_normalize():
+    assert F.intent_phrase("Refund_not_showing_up") == "refund not showing up"
+    assert F.normalize("  Card arrival. ") == F.normalize("card_arrival") == "card arrival"
+
+
+def test_mix_replay_hits_the_share_and_keeps_every_domain_example():
+    domain = [[{"role": "user", "content": f"d{i}"}] for i in range(30)]
+    replay = [[{"role": "user", "content": f"g{i}"}] for i in range(20)]
+    mixed = F.mix_replay(domain, replay, 0.25, seed=1)
+    assert len(mixed) == 40 and sum(m in replay for m in mixed) == 10
+    assert all(d in mixed for d in domain)
+    assert F.mix_replay(domain, replay, 0.25, seed=1) == mixed  # reproducible
+    with pytest.raises(ValueError, match="needs"):
+        F.mix_replay(domain, replay, 0.5)
+    with pytest.raises(ValueError, match="share"):
+        F.mix_replay(domain, replay, 1.0)
+
+
+def test_domain_conversations_end_with_the_intent():
+    convs = F.domain_conversations([{"text": "Where is my card?", "intent": "card arrival"}])
+    assert convs[0][-1] == {"role": "assistant", "content": "card arrival"}
+
+
+def test_compare_computes_gain_and_loss():
+    before = {"domain_accuracy": 0.0, "probe_accuracy": 1.0, "general_perplexity": 10.0}
+    after = {"full": {"domain_accuracy": 0.6, "probe_accuracy": 0.5, "general_perplexity": 15.0}}
+    row = F.compare(before, after).loc["full"]
+    assert row["domain_gain"] == pytest.approx(0.6)
+    assert row["probe_accuracy_lost"] == pytest.approx(0.5)
+    assert row["perplexity_rise"] == pytest.approx(0.5)
+
+
+@pytest.fixture(scope="module")
+def tiny_lm():
+    tok = AutoTokenizer.from_pretrained(models._cached_smollm())
+    tok.pad_token = tok.pad_token or tok.eos_token
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256)
+    return LlamaForCausalLM(cfg), tok
+
+
+def test_scores_are_in_range_on_a_tiny_model(tiny_lm):
+    model, tok = tiny_lm
+    suite = F.Suite([{"text": "Where is my card?", "intent": "card arrival"}], F.load_probe(2),
+                    F.load_general_text()[:2], 32)
+    scores = F.measure(model, tok, suite)
+    assert 0 <= scores["domain_accuracy"] <= 1 and 0 <= scores["probe_accuracy"] <= 1
+    assert scores["general_perplexity"] > 100  # an untrained model is close to uniform over a 49k vocabulary
+
+
+def test_fine_tune_rejects_unknown_method():
+    with pytest.raises(ValueError, match="full' or 'lora"):
+        F.fine_tune("adapters", [], None, 32)
