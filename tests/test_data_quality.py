@@ -1,0 +1,156 @@
+"""helpers.data_quality: the data report, duplicate finding, label noise, mislabel finding, imbalance, chat stats."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from datasets import ClassLabel, Dataset, Features, Value
+from transformers import BertConfig, BertForSequenceClassification
+
+from helpers import data_quality as dq
+
+NAMES = ["a", "b", "c"]
+
+
+def make_dataset(labels: list[int]) -> Dataset:
+    features = Features({"text": Value("string"), "label": ClassLabel(names=NAMES)})
+    return Dataset.from_dict({"text": [f"text {i}" for i in range(len(labels))], "label": labels}, features=features)
+
+
+def test_data_report_counts_every_problem(tmp_path):
+    frame = pd.DataFrame({"text": ["Hello there", "hello  THERE", "", None, "Card lost", "card lost", "Top up"],
+                          "label": ["a", "a", "a", "b", "b", "c", "c"]})
+    path = tmp_path / "tickets.csv"
+    frame.to_csv(path, index=False)
+    other = pd.DataFrame({"text": ["TOP UP", "unseen"], "label": ["c", "a"]})
+    report = dq.data_report(path, other=other)
+    assert (report.rows, report.empty_texts, report.duplicate_texts, report.conflicting_texts) == (7, 2, 2, 1)
+    assert report.label_counts == {"a": 2, "b": 1, "c": 2}
+    assert report.leaked_texts == 1
+    assert report.length_words["max"] == 2.0
+    assert len(report.problems()) == 4  # empty, duplicates, conflicts, leak; balance 2x is fine
+    assert "check" in report.table().columns
+
+
+def test_data_report_on_clean_dataset_has_no_problems():
+    report = dq.data_report(make_dataset([0, 1, 2, 0, 1, 2]))
+    assert report.problems() == [] and report.label_counts == {"a": 2, "b": 2, "c": 2}
+    assert report.leaked_texts is None
+
+
+def test_data_report_names_missing_column():
+    with pytest.raises(ValueError, match="column 'label' not found.*intent"):
+        dq.data_report(pd.DataFrame({"text": ["x"], "intent": ["a"]}))
+
+
+def test_similar_pairs_within_and_across():
+    emb = np.eye(4, dtype=np.float32)
+    emb[1] = emb[0]  # 0 and 1 are identical
+    assert dq.similar_pairs(emb, threshold=0.9) == [(0, 1, 1.0)]
+    across = dq.similar_pairs(emb[:2], emb[1:], threshold=0.9)
+    assert sorted((i, j) for i, j, _ in across) == [(0, 0), (1, 0)]
+
+
+def test_find_duplicates_marks_exact_and_near():
+    texts = ["Where is my card?", "where is  my CARD?", "Where is my new card?", "What is the exchange rate?"]
+    emb = np.array([[1, 0], [1, 0], [0.97, 0.243], [0, 1]], dtype=np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    found = dq.find_duplicates(texts, threshold=0.95, embeddings=(emb, None))
+    kinds = {(r.i, r.j): r.kind for r in found.itertuples()}
+    assert kinds == {(0, 1): "exact", (0, 2): "near", (1, 2): "near"}
+    with pytest.raises(ValueError, match="threshold"):
+        dq.find_duplicates(texts, threshold=1.5, embeddings=(emb, None))
+
+
+def test_flip_labels_flips_exactly_the_share_to_other_labels():
+    clean = make_dataset([0, 1, 2] * 10)
+    noisy, flipped = dq.flip_labels(clean, 0.4, seed=3)
+    before, after = np.array(clean["label"]), np.array(noisy["label"])
+    assert flipped.sum() == 12
+    assert np.all(before[flipped] != after[flipped]) and np.all(before[~flipped] == after[~flipped])
+    assert noisy.features["label"].names == NAMES and noisy["text"] == clean["text"]
+
+
+def test_loss_and_disagreement_find_the_wrong_label():
+    logits = np.array([[5.0, 0, 0], [0, 5.0, 0], [0, 0, 0.1]])
+    labels = [0, 2, 2]  # row 1 is labelled 2 but the model says 1
+    losses = dq.per_example_loss(logits, labels)
+    assert losses.argmax() == 1 and losses[0] < 0.05
+    assert dq.confident_disagreements(logits, labels, 0.5).tolist() == [1]
+    rate = dq.catch_rate([1, 2], np.array([False, True, False]))
+    assert rate == {"flagged": 2, "caught": 1, "precision": 0.5, "recall": 1.0}
+
+
+def test_subsample_and_oversample_balance():
+    ds = make_dataset([0] * 6 + [1] * 6 + [2] * 6)
+    imbalanced = dq.subsample_classes(ds, [1, 2], keep=2)
+    assert np.bincount(imbalanced["label"]).tolist() == [6, 2, 2]
+    balanced = dq.oversample(imbalanced)
+    assert np.bincount(balanced["label"]).tolist() == [6, 6, 6]
+    assert set(balanced["text"]) == set(imbalanced["text"])  # only repeats, nothing new
+
+
+def test_class_weights_favour_rare_labels():
+    weights = dq.class_weights([0, 0, 0, 0, 1, 1, 2, 2], 3)
+    assert torch.allclose(weights, torch.tensor([8 / 12, 8 / 6, 8 / 6]))
+
+
+def tiny_classifier() -> BertForSequenceClassification:
+    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, num_labels=3)
+    torch.manual_seed(0)
+    return BertForSequenceClassification(config)
+
+
+def test_weighted_loss_wrapper_equals_plain_loss_with_unit_weights():
+    model = tiny_classifier().eval()
+    batch = {"input_ids": torch.randint(0, 50, (4, 7)), "attention_mask": torch.ones(4, 7, dtype=torch.long),
+             "labels": torch.tensor([0, 1, 2, 1])}
+    plain = model(**batch)
+    wrapped = dq.WeightedLossClassifier(model, torch.ones(3))(**batch)
+    assert torch.allclose(plain.loss, wrapped.loss, atol=1e-6) and torch.equal(plain.logits, wrapped.logits)
+    heavy = dq.WeightedLossClassifier(model, torch.tensor([1.0, 1.0, 10.0]))(**batch)
+    losses = torch.nn.functional.cross_entropy(plain.logits, batch["labels"], reduction="none")
+    expected = (losses * torch.tensor([1.0, 1, 10, 1])).sum() / 13
+    assert torch.allclose(heavy.loss, expected, atol=1e-6)
+    assert dq.WeightedLossClassifier(model, torch.ones(3))(input_ids=batch["input_ids"]).loss is None
+
+
+def test_per_class_recall():
+    recall = dq.per_class_recall([0, 1, 1, 2], [0, 1, 2, 2], 4)
+    assert recall[:3].tolist() == [1.0, 1.0, 0.5] and np.isnan(recall[3])
+
+
+class FakeChatTokenizer:
+    """Renders a chat as one token per word plus a marker per turn, like a chat template does."""
+
+    def apply_chat_template(self, messages, add_generation_prompt=False, tokenize=True, return_dict=False):
+        ids = []
+        for m in messages:
+            ids += [1] + [len(w) + 10 for w in m["content"].split()] + [2]
+        return ids + ([1] if add_generation_prompt else [])
+
+    def convert_ids_to_tokens(self, ids):
+        return [str(i) for i in ids]
+
+
+def test_truncation_stats_and_learned_tokens():
+    from helpers.lm import chat_example
+
+    tok = FakeChatTokenizer()
+    short = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello there"}]
+    long = [{"role": "user", "content": "word " * 20}, {"role": "assistant", "content": "ok"}]
+    stats = dq.truncation_stats([short, long], tok, max_length=8)
+    assert stats["tokens"].tolist() == [7, 25]
+    assert stats["truncated"].tolist() == [False, True] and stats["nothing_learned"].tolist() == [False, True]
+    tokens = dq.learned_tokens(chat_example(short, tok, 10), tok)
+    assert tokens["learned"].tolist() == [False] * 4 + [True] * 3
+
+
+def test_support_conversations_end_with_the_agent():
+    convs = dq.support_conversations(["Where is my card?", "Help"], ["card_arrival", "some_new_intent"])
+    assert [m["role"] for m in convs[0]] == ["system", "user", "assistant"]
+    assert convs[0][-1]["content"] == dq.REPLIES["card_arrival"] and "some new intent" in convs[1][-1]["content"]
+    assert [m["role"] for m in dq.support_conversations(["x"], ["y"], system=None)[0]] == ["user", "assistant"]
