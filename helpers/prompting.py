@@ -1,0 +1,204 @@
+"""Prompt builders (zero-shot, engineered, few-shot, RAG, intent picking) and answer scoring.
+
+Every builder returns a conversation (a list of chat messages) for
+``helpers.generation.generate``. Scoring is literal on purpose: an answer is
+right when it contains the short gold fact ("£7.40", "6 working days"), so a
+135M-parameter model is judged on the fact, not on its prose.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from collections.abc import Sequence
+
+from helpers.generation import Messages, generate, user_message
+from helpers.knowledge import BANK_NAME, QA, Article, article_text
+
+ENGINEERED_SYSTEM = (f"You are the customer support assistant of {BANK_NAME}. Answer the customer's question "
+                     "in one short sentence that states the exact amount, time or name. "
+                     f"If you do not know {BANK_NAME}'s policy, reply: I don't know.")
+RAG_SYSTEM = (f"You are the customer support assistant of {BANK_NAME}. Answer the question in one short "
+              "sentence, copying the exact amount, time or name from the policy articles. "
+              "If the articles do not say, reply: I don't know.")
+ABSTAIN_PATTERNS = ("i don't know", "i do not know", "i'm not sure", "i am not sure", "not able to provide",
+                    "unable to provide", "don't have access", "do not have access", "don't have information",
+                    "do not have information", "cannot provide", "can't provide", "i cannot answer",
+                    "no information", "articles do not say", "not specified", "not mentioned")
+
+
+# --- prompts -------------------------------------------------------------------
+def zero_shot(question: str) -> Messages:
+    """The bare question, as a customer would type it, with only the bank's name for context."""
+    return user_message(f"Question for {BANK_NAME}: {question}")
+
+
+def engineered(question: str) -> Messages:
+    """The question with a system prompt: role, format (one sentence, exact figure) and permission to abstain."""
+    return user_message(question, system=ENGINEERED_SYSTEM)
+
+
+def few_shot(question: str, examples: Sequence[QA], system: str = ENGINEERED_SYSTEM) -> Messages:
+    """The engineered prompt plus worked examples as earlier chat turns (question -> short answer)."""
+    turns: Messages = [{"role": "system", "content": system}]
+    for ex in examples:
+        turns += [{"role": "user", "content": ex["question"]}, {"role": "assistant", "content": ex["answer"]}]
+    return turns + [{"role": "user", "content": question}]
+
+
+def rag(question: str, passages: Sequence[Article | str]) -> Messages:
+    """The question after the retrieved policy articles, with instructions to answer from them only."""
+    texts = [p if isinstance(p, str) else article_text(p) for p in passages]
+    context = "\n".join(f"- {t}" for t in texts)
+    return user_message(f"Policy articles:\n{context}\n\nQuestion: {question}", system=RAG_SYSTEM)
+
+
+def pick_examples(train: Sequence[QA], k: int, exclude_article: str | None = None, seed: int = 0) -> list[QA]:
+    """``k`` training pairs from distinct articles (never ``exclude_article``, so no answer leaks)."""
+    import random
+
+    pool = [q for q in train if q["article_id"] != exclude_article]
+    random.Random(seed).shuffle(pool)
+    chosen, seen = [], set()
+    for q in pool:
+        if q["article_id"] not in seen:
+            chosen.append(q)
+            seen.add(q["article_id"])
+        if len(chosen) == k:
+            break
+    return chosen
+
+
+# --- scoring -------------------------------------------------------------------
+def normalize(text: str) -> str:
+    """Lower case, hyphens and curly quotes to plain, runs of spaces to one: for literal matching."""
+    text = text.lower().replace("\u2019", "'").replace("-", " ").replace("\u00a0", " ")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def contains_gold(reply: str, gold: str) -> bool:
+    """True if ``reply`` states ``gold`` as a whole value: '£5' matches '£5.' and '£5 fee', not '£50' or '£5.90'."""
+    pattern = r"(?<![\w.,])" + re.escape(normalize(gold)) + r"(?![\d]|[.,]\d)"
+    return re.search(pattern, normalize(reply)) is not None
+
+
+def tokens(text: str) -> list[str]:
+    """Word and number tokens of ``text`` (currency signs and % kept with their numbers)."""
+    return re.findall(r"[£$€]?\d[\d.,:]*%?|\w+", normalize(text))
+
+
+def token_f1(reply: str, gold: str) -> float:
+    """SQuAD-style token F1 between reply and gold (0..1): partial credit for overlapping words."""
+    pred, ref = tokens(reply), tokens(gold)
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def is_abstention(reply: str) -> bool:
+    """True when the reply declines to answer ("I don't know", "I'm not sure", ...)."""
+    text = normalize(reply)
+    return any(p in text for p in ABSTAIN_PATTERNS)
+
+
+def score_answer(reply: str, gold: str) -> dict[str, float | bool]:
+    """{'correct', 'f1', 'abstained', 'hallucinated'}; hallucinated = a confident answer without the gold fact."""
+    correct = contains_gold(reply, gold)
+    abstained = not correct and is_abstention(reply)
+    return {"correct": correct, "f1": token_f1(reply, gold), "abstained": abstained,
+            "hallucinated": not correct and not abstained}
+
+
+def score_answers(replies: Sequence[str], golds: Sequence[str]) -> dict[str, float]:
+    """Mean accuracy, hallucination rate, abstention rate and token F1 over a set of answers."""
+    if len(replies) != len(golds):
+        raise ValueError(f"{len(replies)} replies but {len(golds)} gold answers; pass one gold per reply.")
+    rows = [score_answer(r, g) for r, g in zip(replies, golds)]
+    n = max(1, len(rows))
+    return {"accuracy": sum(r["correct"] for r in rows) / n,
+            "hallucination_rate": sum(r["hallucinated"] for r in rows) / n,
+            "abstention_rate": sum(r["abstained"] for r in rows) / n,
+            "token_f1": sum(r["f1"] for r in rows) / n}
+
+
+def timed_generate(model, tokenizer, conversations: Sequence[Messages], max_new_tokens: int = 32,
+                   batch_size: int = 8) -> tuple[list[str], float]:
+    """(greedy replies, seconds per answer) for a batch of conversations."""
+    start = time.perf_counter()
+    replies = generate(model, tokenizer, conversations, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    return replies, (time.perf_counter() - start) / max(1, len(conversations))
+
+
+def evaluate_prompts(model, tokenizer, conversations: Sequence[Messages], golds: Sequence[str],
+                     max_new_tokens: int = 32, batch_size: int = 8) -> tuple[list[str], dict[str, float]]:
+    """(replies, scores + 'seconds_per_answer') for one way of prompting, on questions with gold answers."""
+    replies, seconds = timed_generate(model, tokenizer, conversations, max_new_tokens, batch_size)
+    return replies, {**score_answers(replies, golds), "seconds_per_answer": seconds}
+
+
+def qa_conversation(qa: QA) -> Messages:
+    """A training conversation for fine-tuning: the bare (zero-shot) question, then the short gold answer."""
+    return zero_shot(qa["question"]) + [{"role": "assistant", "content": qa["answer"]}]
+
+
+def answers_frame(questions: Sequence[QA], replies: dict[str, Sequence[str]], n: int = 4):
+    """A table of the first ``n`` questions: gold answer and each method's reply (marked right or wrong)."""
+    import pandas as pd
+
+    rows = []
+    for i, q in enumerate(questions[:n]):
+        row = {"question": q["question"], "gold": q["answer"]}
+        for method, answers in replies.items():
+            row[method] = ("✔ " if contains_gold(answers[i], q["answer"]) else "✘ ") + answers[i]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# --- intent classification by prompting -----------------------------------------
+def readable(intent: str) -> str:
+    """A banking77 intent name as words: 'card_arrival' -> 'card arrival'."""
+    return intent.replace("_", " ").replace("?", "").lower()
+
+
+def intent_prompt(query: str, intents: Sequence[str], examples: Sequence[tuple[str, str]] = ()) -> Messages:
+    """Ask the chat model to label ``query`` with one of ``intents`` (few-shot when ``examples`` are given)."""
+    options = "\n".join(f"- {readable(i)}" for i in intents)
+    system = f"Classify the bank customer's message. Reply with exactly one label from this list:\n{options}"
+    turns: Messages = [{"role": "system", "content": system}]
+    for text, label in examples:
+        turns += [{"role": "user", "content": text}, {"role": "assistant", "content": readable(label)}]
+    return turns + [{"role": "user", "content": query}]
+
+
+def parse_intent(reply: str, intents: Sequence[str]) -> int:
+    """Index of the intent the reply names (exact label first, then most shared words); -1 if none."""
+    text = normalize(readable(reply))
+    names = [readable(i) for i in intents]
+    exact = [i for i, n in enumerate(names) if n in text]
+    if exact:
+        return max(exact, key=lambda i: len(names[i]))  # the longest label mentioned wins
+    words = set(re.findall(r"\w+", text))
+    overlap = [len(words & set(n.split())) / len(n.split()) for n in names]
+    best = max(range(len(names)), key=overlap.__getitem__)
+    return best if overlap[best] > 0 else -1
+
+
+def classify_by_prompting(model, tokenizer, texts: Sequence[str], intents: Sequence[str],
+                          examples: Sequence[tuple[str, str]] = (), batch_size: int = 8) -> tuple[list[int], float]:
+    """(predicted intent index per text, -1 when unparseable; seconds per query) from the chat model."""
+    conversations = [intent_prompt(t, intents, examples) for t in texts]
+    replies, seconds = timed_generate(model, tokenizer, conversations, max_new_tokens=10, batch_size=batch_size)
+    return [parse_intent(r, intents) for r in replies], seconds
+
+
+# --- notebook 03's sizes -----------------------------------------------------------
+def experiment_sizes(p) -> dict[str, int]:
+    """Notebook 03's knobs for profile ``p``: fine-tune steps, LoRA rank, intent queries per class, answer length."""
+    return {"ft_steps": p.pick(smoke=40, workshop=120, full=300),
+            "lora_rank": 16,
+            "intent_queries_per_class": p.pick(smoke=2, workshop=4, full=10),
+            "max_new_tokens": p.pick(smoke=24, workshop=32, full=40),
+            "top_k": 3}

@@ -1,0 +1,74 @@
+"""Prompt builders and answer scoring (no model needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import knowledge, prompting
+
+
+@pytest.mark.parametrize("reply, gold, expected", [
+    ("A replacement card costs £7.40.", "£7.40", True),
+    ("It costs £7.40 plus postage", "£7.40", True),
+    ("It costs £7.45.", "£7.40", False),
+    ("The fee is £5.", "£5", True),
+    ("The fee is £50.", "£5", False),
+    ("The fee is £5.90.", "£5", False),
+    ("It arrives in 12 working days.", "2 working days", False),
+    ("It arrives in 2 working days.", "2 working days", True),
+    ("The code is 7 digits long, a 7-digit code.", "7-digit", True),
+    ("You can wait 24 hours", "24 hours", True),
+    ("It charges 10.5%", "0.5%", False),
+    ("Transfers over £1,250 are blocked", "£250", False),
+    ("Call 0800 146 2290 now", "0800 146 2290", True),
+])
+def test_contains_gold(reply, gold, expected):
+    assert prompting.contains_gold(reply, gold) is expected
+
+
+def test_token_f1():
+    assert prompting.token_f1("6 working days", "6 working days") == 1.0
+    assert prompting.token_f1("about 6 days", "6 working days") == pytest.approx(2 * (2 / 3) * (2 / 3) / (4 / 3))
+    assert prompting.token_f1("no idea", "£7.40") == 0.0
+
+
+def test_abstention_and_hallucination():
+    right = prompting.score_answer("It costs £7.40.", "£7.40")
+    unsure = prompting.score_answer("I'm sorry, I don't know that.", "£7.40")
+    wrong = prompting.score_answer("A replacement card costs £5.", "£7.40")
+    assert right == {"correct": True, "f1": right["f1"], "abstained": False, "hallucinated": False}
+    assert unsure["abstained"] and not unsure["hallucinated"]
+    assert wrong["hallucinated"] and not wrong["correct"]
+
+
+def test_score_answers_means():
+    out = prompting.score_answers(["£7.40", "I don't know", "£5"], ["£7.40", "£7.40", "£7.40"])
+    assert out["accuracy"] == pytest.approx(1 / 3)
+    assert out["hallucination_rate"] == pytest.approx(1 / 3)
+    assert out["abstention_rate"] == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="one gold per reply"):
+        prompting.score_answers(["a"], [])
+
+
+def test_prompt_shapes():
+    articles = knowledge.load_articles()
+    train = knowledge.load_qa("train")
+    assert prompting.zero_shot("Q?") == [{"role": "user", "content": "Question for Northwind Bank: Q?"}]
+    assert prompting.engineered("Q?")[0]["role"] == "system"
+    shots = prompting.pick_examples(train, 3, exclude_article="A03")
+    assert len({s["article_id"] for s in shots}) == 3 and all(s["article_id"] != "A03" for s in shots)
+    few = prompting.few_shot("Q?", shots)
+    assert [m["role"] for m in few] == ["system"] + ["user", "assistant"] * 3 + ["user"]
+    assert few[2]["content"] == shots[0]["answer"]
+    rag = prompting.rag("Q?", articles[:2])
+    assert articles[0]["text"] in rag[-1]["content"] and rag[-1]["content"].endswith("Question: Q?")
+
+
+def test_intent_prompt_and_parse():
+    intents = ["card_arrival", "lost_or_stolen_card", "Refund_not_showing_up", "card_payment_fee_charged"]
+    msgs = prompting.intent_prompt("Where is my card?", intents, examples=[("I lost my card", "lost_or_stolen_card")])
+    assert "refund not showing up" in msgs[0]["content"] and msgs[2]["content"] == "lost or stolen card"
+    assert prompting.parse_intent("Label: card arrival", intents) == 0
+    assert prompting.parse_intent("lost_or_stolen_card", intents) == 1
+    assert prompting.parse_intent("refund", intents) == 2
+    assert prompting.parse_intent("the weather", intents) == -1
