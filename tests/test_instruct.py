@@ -1,0 +1,118 @@
+"""helpers.instruct: the brand-voice data, voice and JSON checks, similarity, SFT masking, adapter training."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+from helpers import instruct as I
+from helpers.lm import IGNORE_INDEX
+from helpers.runtime import CORE_INTENTS
+
+GOOD = "\n".join([I.GREETING, "I'm sorry your card is late.", "Next step: open Cards > Track delivery in the app.",
+                  I.SIGN_OFF])
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from helpers.models import _cached_smollm
+    tok = AutoTokenizer.from_pretrained(_cached_smollm())
+    tok.pad_token = tok.pad_token or tok.eos_token
+    return tok
+
+
+def tiny_lm(vocab_size: int) -> LlamaForCausalLM:
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=vocab_size, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256)
+    return LlamaForCausalLM(config)
+
+
+def test_data_splits_are_disjoint_and_follow_their_own_rules():
+    train, held = I.load_brand_voice("train"), I.load_brand_voice("heldout")
+    assert len(train) == 140 and len(held) == 60
+    assert not {r["message"] for r in train} & {r["message"] for r in held}
+    assert {r["intent"] for r in train} == set(CORE_INTENTS)
+    for row in train + held:
+        assert I.follows_voice(row["reply"]), row["reply"]
+        assert all(I.check_json(json.dumps(row["summary"]), row["intent"]).values())
+
+
+def test_load_brand_voice_filters_intents_and_rejects_bad_split():
+    rows = I.load_brand_voice("heldout", intents=["pin_blocked"])
+    assert rows and {r["intent"] for r in rows} == {"pin_blocked"}
+    with pytest.raises(ValueError, match="heldout"):
+        I.load_brand_voice("test")
+
+
+def test_check_voice_flags_each_broken_rule():
+    assert I.follows_voice(GOOD)
+    assert not I.check_voice("Hello! " + GOOD)["greeting"]
+    assert not I.check_voice(GOOD.replace("I'm sorry", "Sadly"))["empathy"]
+    assert not I.check_voice(GOOD.replace("Next step:", "Then"))["next_step"]
+    assert not I.check_voice(GOOD.replace(I.SIGN_OFF, "Bye"))["sign_off"]
+    assert not I.check_voice(GOOD + " word" * 60)["short"]
+    assert not I.check_voice(GOOD.replace("late.", "late!"))["no_exclamation"]
+    empty = I.check_voice("")
+    assert not any(empty[k] for k in ("greeting", "empathy", "next_step", "sign_off"))
+
+
+def test_check_json_accepts_fences_and_requires_keys():
+    good = '{"intent": "pin_blocked", "urgency": "high", "product": "card", "amount": null}'
+    assert all(I.check_json(f"```json\n{good}\n```", "pin_blocked").values())
+    assert I.check_json(good, "change_pin") == {"valid_json": True, "required_keys": True, "valid_urgency": True,
+                                                "intent_correct": False}
+    assert I.check_json('{"intent": "x"}')["required_keys"] is False
+    assert I.check_json('{"intent": "x",')["valid_json"] is False
+    assert I.check_json("[1, 2]")["valid_json"] is False  # JSON, but not an object
+
+
+def test_token_f1_known_values():
+    assert I.token_f1("the card is late", "the card is late") == pytest.approx(1.0)
+    assert I.token_f1("card late", "the card is late") == pytest.approx(2 * 1.0 * 0.5 / 1.5)
+    assert I.token_f1("", "anything") == 0.0
+
+
+def test_conversations_and_masking(tokenizer):
+    row = I.load_brand_voice("train")[0]
+    convs = I.build_conversations([row], with_answer=True)
+    assert [c[0]["content"] for c in convs] == [I.VOICE_SYSTEM, I.JSON_SYSTEM]
+    assert I.build_conversations([row], ["json"], with_answer=False)[0][-1]["role"] == "user"
+    masked = I.sft_dataset([row], tokenizer, ["voice"], max_length=256)[0]
+    full = I.sft_dataset([row], tokenizer, ["voice"], max_length=256, assistant_only=False)[0]
+    assert full["labels"] == full["input_ids"]
+    in_loss = [t for t, lab in zip(masked["input_ids"], masked["labels"]) if lab != IGNORE_INDEX]
+    assert tokenizer.decode(in_loss).startswith(row["reply"])  # exactly the reply (plus end-of-turn) is learned
+    table = I.masked_labels(masked, tokenizer)
+    assert table["in_loss"].sum() == len(in_loss)
+
+
+def test_score_answers_and_side_by_side():
+    rows = I.load_brand_voice("heldout")[:2]
+    answers = [rows[0]["reply"], "Sure! Happy to help."]
+
+    class FakeEmbedder:  # the real MiniLM is exercised by the notebook; here only the arithmetic
+        def encode(self, texts, **_):
+            return torch.nn.functional.normalize(torch.tensor([[len(t), 1.0] for t in texts]), dim=1).numpy()
+
+    frame = I.score_answers(rows, "voice", answers, embedder=FakeEmbedder())
+    assert frame["format_ok"].tolist() == [True, False]
+    assert frame.loc[0, "token_f1"] == pytest.approx(1.0) and frame.loc[0, "cosine"] == pytest.approx(1.0)
+    assert I.summarize_scores(frame)["format_ok"] == 0.5
+    assert list(I.side_by_side(rows, "voice", answers, answers).columns) == [
+        "message", "before tuning", "after tuning", "reference"]
+
+
+def test_train_voice_adapter_trains_only_lora_and_lowers_loss(tokenizer):
+    model = tiny_lm(len(tokenizer))
+    settings = I.VoiceSettings(rank=4, steps=6, learning_rate=1e-2, max_length=64, batch_size=4)
+    rows = I.load_brand_voice("train")[:8]
+    peft_model, history = I.train_voice_adapter(model, tokenizer, rows, settings, tasks=["voice"])
+    trainable = [n for n, p in peft_model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    assert history.steps == 6 and history.train[-1]["loss"] < history.train[0]["loss"]
+    with pytest.raises(ValueError, match="No training rows"):
+        I.train_voice_adapter(tiny_lm(len(tokenizer)), tokenizer, [], settings)
