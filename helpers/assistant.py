@@ -1,0 +1,213 @@
+"""The capstone support assistant for Northwind Bank: the fine-tuned intent classifier routes, retrieval
+finds the policy, the brand-voice adapter writes the reply, and low confidence escalates to a human.
+
+Built on the other notebooks' modules: ``shipping`` (classifier), ``knowledge`` and ``retrieval`` (policies),
+``instruct`` (voice rules and data), ``prompting`` (RAG prompt and fact scoring).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from helpers import instruct, knowledge, prompting, retrieval, shipping
+from helpers.generation import generate
+
+ESCALATION_REPLY = (f"{instruct.GREETING}\nI understand this needs a closer look.\n"
+                    "Next step: a colleague from our support team will reply to you here within one working day.\n"
+                    f"{instruct.SIGN_OFF}")
+FOLLOW_UP = "Next step: reply here if anything is still unclear."
+VOICE_RULES = (f"Reply in four lines. Line 1 exactly: {instruct.GREETING} Line 2 starts with 'I understand' or "
+               "\"I'm sorry\". Line 3 starts with 'Next step:' and says what the customer should do. "
+               f"Line 4 exactly: {instruct.SIGN_OFF} Under {instruct.MAX_REPLY_WORDS} words, no exclamation marks.")
+PROMPT_ONLY_SYSTEM = f"{instruct.VOICE_SYSTEM} {VOICE_RULES} State the exact amount, time or name the customer asks for."
+
+
+def policy_system(article: knowledge.Article) -> str:
+    """The system prompt of the assistant's writer: the voice instruction plus the policy to answer from."""
+    return f"{instruct.VOICE_SYSTEM}\nPolicy: {knowledge.article_text(article)}"
+
+
+def grounded_reply(article: knowledge.Article, answer: str) -> str:
+    """A brand-voice reply that quotes the policy sentence stating ``answer`` (a training target)."""
+    return (f"{instruct.GREETING}\nI understand. {knowledge.evidence_sentence(article, answer)}\n"
+            f"{FOLLOW_UP}\n{instruct.SIGN_OFF}")
+
+
+def in_scope_articles(intents: Sequence[str], articles: Sequence[knowledge.Article]) -> set[str]:
+    """Ids of the articles that answer at least one of ``intents``."""
+    return {a["id"] for a in articles if set(a["intents"]) & set(intents)}
+
+
+def training_conversations(intents: Sequence[str], articles: Sequence[knowledge.Article]) -> list[list[dict]]:
+    """Adapter training chats: KB training questions with their policy in the prompt and a grounded voice reply,
+    plus the brand-voice conversations for the same intents (voice without a policy)."""
+    known, scope = knowledge.by_id(articles), in_scope_articles(intents, articles)
+    grounded = [[{"role": "system", "content": policy_system(known[q["article_id"]])},
+                 {"role": "user", "content": q["question"]},
+                 {"role": "assistant", "content": grounded_reply(known[q["article_id"]], q["answer"])}]
+                for q in knowledge.load_qa("train") if q["article_id"] in scope]
+    voice = instruct.build_conversations(instruct.load_brand_voice("train", intents), ["voice"])
+    return [c for pair in zip(grounded, voice) for c in pair] + grounded[len(voice):] + voice[len(grounded):]
+
+
+def eval_messages(intents: Sequence[str], articles: Sequence[knowledge.Article], n: int | None,
+                  seed: int = 0) -> list[dict]:
+    """Held-out customer questions whose policy answers one of ``intents``, each with its gold intents."""
+    known, scope = knowledge.by_id(articles), in_scope_articles(intents, articles)
+    pool = [q for q in knowledge.load_qa("heldout") if q["article_id"] in scope]
+    return [dict(q, gold_intents=[i for i in known[q["article_id"]]["intents"] if i in intents])
+            for q in knowledge.sample_questions(pool, n, seed)]
+
+
+def train_writer(chat_model, tokenizer, conversations: Sequence[list[dict]], steps: int, max_length: int,
+                 batch_size: int = 8, learning_rate: float = 2e-3, rank: int = 8, seed: int = 0):
+    """Add a LoRA adapter to the chat model and instruction-tune it on ``conversations``; (peft model, History)."""
+    from helpers.adapters import add_lora
+    from helpers.lm import chat_examples, lm_collator
+    from helpers.training import TrainConfig, train
+
+    data = chat_examples(conversations, tokenizer, max_length)
+    model = add_lora(chat_model, rank=rank)
+    config = TrainConfig(learning_rate=learning_rate, max_steps=steps, batch_size=batch_size, warmup_ratio=0.1,
+                         seed=seed, restore_best=False)
+    return model, train(model, data, config, collate_fn=lm_collator(tokenizer))
+
+
+@dataclass
+class Turn:
+    """One message through the assistant: every stage's output and the time it took."""
+
+    message: str
+    intent: str
+    confidence: float
+    escalated: bool
+    article_id: str | None
+    retrieved: list[str] = field(default_factory=list)
+    reply: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class Assistant:
+    """Classifier + retrieval + voice writer, with a confidence threshold for escalation."""
+
+    classifier: object
+    classifier_tokenizer: object
+    labels: list[str]
+    max_length: int
+    threshold: float
+    index: retrieval.Index
+    articles: list[dict]
+    writer: object  # the chat model with the voice adapter (a peft model)
+    writer_tokenizer: object
+    max_new_tokens: int = 96
+
+    def route(self, messages: Sequence[str]) -> list[Turn]:
+        """Stages 1-2: intent and confidence, escalation, and the policy article chosen for each message."""
+        preds = shipping.classify(messages, self.classifier, self.classifier_tokenizer, self.labels,
+                                  self.max_length, self.threshold)
+        hits = retrieval.search(self.index, messages, k=3)
+        known, turns = knowledge.by_id(self.articles), []
+        for pred, found in zip(preds, hits):
+            ids = [h[0] for h in found]
+            # The retriever proposes; the classifier's intent picks among its proposals.
+            agree = [i for i in ids if pred.intent in known[i]["intents"]]
+            turns.append(Turn(pred.text, pred.intent, pred.confidence, not pred.confident,
+                              None if not pred.confident else (agree or ids)[0], ids))
+        return turns
+
+    def reply(self, messages: Sequence[str], batch_size: int = 8) -> list[Turn]:
+        """Run every stage on ``messages``; escalated ones get the hand-over reply, the rest a generated one."""
+        start = time.perf_counter()
+        turns = self.route(list(messages))
+        known = knowledge.by_id(self.articles)
+        todo = [t for t in turns if not t.escalated]
+        chats = [[{"role": "system", "content": policy_system(known[t.article_id])},
+                  {"role": "user", "content": t.message}] for t in todo]
+        for turn, text in zip(todo, generate(self.writer, self.writer_tokenizer, chats, self.max_new_tokens,
+                                             batch_size=batch_size)):
+            turn.reply = text
+        for turn in turns:
+            turn.reply = turn.reply or ESCALATION_REPLY
+            turn.seconds = (time.perf_counter() - start) / len(turns)
+        return turns
+
+
+def score(turns: Sequence[Turn], questions: Sequence[dict]) -> pd.DataFrame:
+    """One row per message: right intent, right fact (gold answer contained), voice rules met, escalated, seconds."""
+    rows = []
+    for t, q in zip(turns, questions):
+        rows.append({"id": q["id"], "message": t.message, "intent": t.intent,
+                     "right_intent": t.intent in q["gold_intents"] if t.intent else None,
+                     "right_fact": prompting.contains_gold(t.reply, q["answer"]) and not t.escalated,
+                     "voice_ok": instruct.follows_voice(t.reply), "escalated": t.escalated,
+                     "seconds": t.seconds, "reply": t.reply, "gold": q["answer"]})
+    return pd.DataFrame(rows)
+
+
+def baseline_turns(kind: str, questions: Sequence[dict], chat_model, tokenizer, index: retrieval.Index,
+                   articles: Sequence[dict], max_new_tokens: int = 96) -> list[Turn]:
+    """One part alone: 'prompt-only' (base model, rules in the prompt), 'rag-only' (base model + retrieved policy,
+    notebook 03's RAG prompt) or 'fine-tune-only' (the voice adapter, no policy)."""
+    texts, known = [q["question"] for q in questions], knowledge.by_id(articles)
+    top = [h[0][0] for h in retrieval.search(index, texts, k=1)] if kind == "rag-only" else [None] * len(texts)
+    chats = {"prompt-only": lambda t, a: [{"role": "system", "content": PROMPT_ONLY_SYSTEM},
+                                          {"role": "user", "content": t}],
+             "rag-only": lambda t, a: prompting.rag(t, [known[a]]),
+             "fine-tune-only": lambda t, a: instruct.conversation({"message": t}, "voice", with_answer=False)}
+    if kind not in chats:
+        raise ValueError(f"kind must be one of {', '.join(chats)}, not {kind!r}.")
+    start = time.perf_counter()
+    if kind == "fine-tune-only":
+        replies = generate(chat_model, tokenizer, [chats[kind](t, a) for t, a in zip(texts, top)], max_new_tokens)
+    else:
+        with chat_model.disable_adapter():  # the same weights without the adapter: the base model
+            replies = generate(chat_model, tokenizer, [chats[kind](t, a) for t, a in zip(texts, top)], max_new_tokens)
+    seconds = (time.perf_counter() - start) / max(1, len(texts))
+    return [Turn(t, "", 0.0, False, a, [], r, seconds) for t, a, r in zip(texts, top, replies)]
+
+
+def scoreboard(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per system: intent accuracy, fact accuracy, voice-rule rate, escalation rate, seconds per message."""
+    rows = {name: {"right intent": f["right_intent"].dropna().astype(float).mean() if f["right_intent"].notna().any()
+                   else float("nan"),
+                   "right facts": f["right_fact"].mean(), "voice rules met": f["voice_ok"].mean(),
+                   "escalated": f["escalated"].mean(), "seconds per message": f["seconds"].mean()}
+            for name, f in frames.items()}
+    return pd.DataFrame(rows).T
+
+
+def stages(turn: Turn, articles: Sequence[dict]) -> pd.DataFrame:
+    """A readable table of what each stage did for one message."""
+    known = knowledge.by_id(articles)
+    chosen = known[turn.article_id]["title"] if turn.article_id else "(none: escalated)"
+    return pd.DataFrame({"stage": ["1. classifier", "2. escalate?", "3. retrieval (top 3)", "4. policy used",
+                                   "5. voice writer"],
+                         "output": [f"{turn.intent} (confidence {turn.confidence:.2f})",
+                                    "yes: a human takes over" if turn.escalated else "no: answer automatically",
+                                    ", ".join(f"{i} {known[i]['title']}" for i in turn.retrieved), chosen,
+                                    turn.reply]})
+
+
+def demo_box(assistant: Assistant, example: str = ""):
+    """An ipywidgets box: type a customer message, press Send, and see every stage's output."""
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    text = widgets.Text(value=example, placeholder="Type a customer message", layout=widgets.Layout(width="70%"))
+    button, out = widgets.Button(description="Send", button_style="primary"), widgets.Output()
+
+    def on_send(_=None):
+        out.clear_output()
+        with out:
+            if not text.value.strip():
+                print("Type a message first.")
+                return
+            display(instruct.show_table(stages(assistant.reply([text.value])[0], assistant.articles)))
+
+    button.on_click(on_send)
+    return widgets.VBox([widgets.HBox([text, button]), out])
