@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -160,12 +162,30 @@ def key(point: dict[str, Any]) -> str:
     return "|".join(f"{k}={point[k]}" for k in ("per_class", "learning_rate", "epochs", "rank"))
 
 
-def run_grid(grid: Grid, base: SliceSettings, sd: SliceData) -> dict[str, dict[str, Any]]:
-    """Train every grid point (shows a bar); returns {key: {'point', 'history', 'test_accuracy'}}."""
+def settings_key(settings: SliceSettings | dict[str, Any]) -> str:
+    """A stable text key for a run's settings (to reuse a run instead of training it twice)."""
+    values = asdict(settings) if isinstance(settings, SliceSettings) else settings
+    return json.dumps(values, sort_keys=True)
+
+
+def run_grid(grid: Grid, base: SliceSettings, sd: SliceData,
+             done: Sequence[dict[str, Any]] = ()) -> dict[str, dict[str, Any]]:
+    """Train every grid point (shows a bar), reusing runs in ``done`` with identical settings.
+
+    Returns {key: {'point', 'history', 'test_accuracy'}}.
+    """
     from tqdm.auto import tqdm
 
+    known = {settings_key(run["settings"]): run for run in done}
     results = {}
     for point in tqdm(grid.points(), desc="Grid runs", unit="run"):
-        run = run_slice(replace(base, **point), sd)
+        settings = replace(base, **point)
+        run = known.get(settings_key(settings)) or run_slice(settings, sd)
         results[key(point)] = {"point": point, "history": run["history"], "test_accuracy": run["test_accuracy"]}
     return results
+
+
+def plan_for(p: Profile) -> dict[str, int]:
+    """This notebook's sizes for profile ``p``: slice, 'more data' slice, validation size, epochs."""
+    return {"per_class": 3, "more_data_per_class": p.pick(smoke=8, workshop=15, full=30),
+            "val_per_class": p.pick(smoke=5, workshop=10, full=20), "epochs": p.pick(smoke=15, workshop=30, full=40)}
