@@ -20,7 +20,7 @@ import torch
 from helpers import models
 from helpers.adapters import add_lora, count_parameters, freeze_all_but_head
 from helpers.evaluation import classification_metrics, predict_logits
-from helpers.runtime import seed_everything
+from helpers.runtime import Profile, seed_everything
 from helpers.training import TrainConfig, train
 
 METHODS = ("head-only", "lora", "full")
@@ -69,6 +69,11 @@ class PeakMemory:
             self._thread.join()
             peak = max(self._peak, self._process.memory_info().rss)
         self.peak_mb = (peak - self._start) / 2**20
+
+
+def sweep_ranks(p: Profile) -> list[int]:
+    """The LoRA ranks notebook 04 compares in profile ``p`` (rank 8 is always among them: the checks use it)."""
+    return p.pick(smoke=[1, 8], workshop=[1, 8, 64], full=[1, 4, 8, 16, 64])
 
 
 def folder_size_mb(folder: str | Path) -> float:
