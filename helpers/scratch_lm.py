@@ -55,7 +55,7 @@ def lm_settings(p: Profile) -> LMSettings:
     """The generative race for profile ``p``."""
     return LMSettings(n_train_texts=p.pick(smoke=1000, workshop=4000, full=10003),
                       n_heldout_texts=p.pick(smoke=100, workshop=300, full=1000),
-                      seconds=p.pick(smoke=20.0, workshop=90.0, full=120.0), batch_size=16,
+                      seconds=p.pick(smoke=20.0, workshop=45.0, full=120.0), batch_size=16,
                       lr_scratch=3e-3, lr_lora=1e-3, max_length=48)
 
 
