@@ -72,3 +72,41 @@ def test_intent_prompt_and_parse():
     assert prompting.parse_intent("lost_or_stolen_card", intents) == 1
     assert prompting.parse_intent("refund", intents) == 2
     assert prompting.parse_intent("the weather", intents) == -1
+
+
+@pytest.fixture(scope="module")
+def tiny_chat():
+    """A random 2-layer Llama with SmolLM2's tokenizer and chat template: the plumbing, not the quality."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from helpers.models import load_chat_model  # builds the de-quantized cache once if needed
+
+    _, tok = load_chat_model()
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512)
+    assert isinstance(tok, type(AutoTokenizer.from_pretrained(tok.name_or_path)))
+    return LlamaForCausalLM(config).eval(), tok
+
+
+def test_evaluate_prompts_and_classify_plumbing(tiny_chat):
+    model, tok = tiny_chat
+    train = knowledge.load_qa("train")[:3]
+    replies, scores = prompting.evaluate_prompts(model, tok, [prompting.zero_shot(q["question"]) for q in train],
+                                                 [q["answer"] for q in train], max_new_tokens=4, batch_size=2)
+    assert len(replies) == 3 and set(scores) == {"accuracy", "hallucination_rate", "abstention_rate", "token_f1",
+                                                 "seconds_per_answer"}
+    preds, seconds = prompting.classify_by_prompting(model, tok, ["where is my card", "I lost it"],
+                                                     ["card_arrival", "lost_or_stolen_card"])
+    assert len(preds) == 2 and all(-1 <= p < 2 for p in preds) and seconds > 0
+
+
+def test_qa_conversation_masks_prompt(tiny_chat):
+    from helpers.lm import IGNORE_INDEX, chat_example
+
+    _, tok = tiny_chat
+    qa = knowledge.load_qa("train")[0]
+    conv = prompting.qa_conversation(qa)
+    assert conv[-1] == {"role": "assistant", "content": qa["answer"]}
+    example = chat_example(conv, tok, max_length=256)
+    taught = [t for t, lab in zip(example["input_ids"], example["labels"]) if lab != IGNORE_INDEX]
+    assert qa["answer"] in tok.decode(taught)
