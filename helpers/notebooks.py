@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import traceback
 from pathlib import Path
 
 import nbformat
@@ -37,6 +38,8 @@ def execute_notebook(path: Path, out_dir: Path, profile: str, timeout_s: int = 1
         client.execute()
     except Exception as err:  # a failing cell: keep its output, report it
         error = f"{type(err).__name__}: {str(err)[-2000:]}"
+        if not str(err).strip():  # nbclient's own failures can carry no message
+            error += "".join(traceback.format_exception(err))[-2000:]
     seconds = time.perf_counter() - start
     nbformat.write(nb, out_dir / path.name)
     if html:

@@ -232,19 +232,23 @@ class _Loop:
 
     def step_ends_stage(self, bar) -> bool:
         cfg, last = self.config, self.step >= self.total_steps
-        if cfg.eval_every_steps and self.step % cfg.eval_every_steps == 0 or (last and self.eval_loader is not None):
+        if cfg.eval_every_steps and self.step % cfg.eval_every_steps == 0 or (last and self.can_evaluate):
             if self.evaluate_and_maybe_stop(bar):
                 return True
         elif cfg.checkpoint_every_steps and self.step % cfg.checkpoint_every_steps == 0:
             self.save_checkpoint()
         return last
 
+    @property
+    def can_evaluate(self) -> bool:
+        return self.eval_loader is not None or self.evaluate_fn is not None
+
     def evaluated_at(self, step: int) -> bool:
         return bool(self.history.evals) and self.history.evals[-1]["step"] == step
 
     def evaluate_and_maybe_stop(self, bar) -> bool:
         record = self.evaluate()
-        if record is not None:
+        if record and "eval_loss" in record and self.history.train:
             bar.set_postfix(loss=f"{self.history.train[-1]['loss']:.3f}", eval_loss=f"{record['eval_loss']:.3f}")
         if self.config.checkpoint_dir:
             self.save_checkpoint()
@@ -257,7 +261,7 @@ class _Loop:
     @torch.no_grad()
     def evaluate(self) -> dict[str, float] | None:
         """Mean loss on the eval set (plus ``evaluate_fn`` metrics), logged to the History."""
-        if self.eval_loader is None and self.evaluate_fn is None:
+        if not self.can_evaluate:
             return None
         self.model.eval()
         record: dict[str, float] = {}

@@ -17,7 +17,7 @@ class _Tok:
 
     def __call__(self, texts, **kwargs):
         self.inner.padding_side = self.padding_side
-        return self.inner(texts, **kwargs)
+        return self.inner(texts, return_token_type_ids=False, **kwargs)  # a decoder takes no segment ids
 
     def batch_decode(self, ids, skip_special_tokens):
         return self.inner.batch_decode(ids, skip_special_tokens=skip_special_tokens)
