@@ -119,10 +119,13 @@ def turning_point(history: History) -> int:
     return int(history.best()["step"])
 
 
-def remedies(base: SliceSettings, more_data_per_class: int) -> dict[str, SliceSettings]:
-    """The baseline and one change per remedy, everything else equal (more data keeps the number of steps)."""
+def remedies(base: SliceSettings, more_data_per_class: int, quick: bool = False) -> dict[str, SliceSettings]:
+    """The baseline and one change per remedy, everything else equal (more data keeps the number of steps).
+
+    ``quick`` (the smoke profile) keeps the baseline, early stopping, a lower LR and more data.
+    """
     same_steps = max(1, round(base.epochs * base.per_class / more_data_per_class))
-    return {
+    options = {
         "baseline (overfits)": base,
         "early stopping": replace(base, early_stopping_patience=3, restore_best=True),
         "weight decay 1.0": replace(base, weight_decay=1.0),
@@ -132,6 +135,9 @@ def remedies(base: SliceSettings, more_data_per_class: int) -> dict[str, SliceSe
         f"more data ({more_data_per_class}/intent, same steps)": replace(base, per_class=more_data_per_class,
                                                                         epochs=same_steps),
     }
+    if quick:
+        options = {k: v for k, v in options.items() if not k.startswith(("weight decay", "dropout", "LoRA rank"))}
+    return options
 
 
 def remedies_table(runs: dict[str, dict[str, Any]]) -> pd.DataFrame:
@@ -155,8 +161,8 @@ class Grid:
 
 
 def grid_for(p: Profile) -> Grid:
-    """The explorer's grid for profile ``p`` (smoke: 2 x 2 = 4 runs, most shared with the remedies)."""
-    return p.pick(smoke=Grid((3,), (5e-4, 5e-3), (30,), (2, 16)),
+    """The explorer's grid for profile ``p`` (smoke: 2 runs, both shared with the remedies)."""
+    return p.pick(smoke=Grid((3,), (5e-4, 5e-3), (30,), (16,)),
                   workshop=Grid((3, 8), (5e-4, 5e-3), (30,), (2, 16)),
                   full=Grid((3, 10, 30), (5e-4, 2e-3, 5e-3), (15, 30), (2, 8, 16)))
 
@@ -192,4 +198,5 @@ def run_grid(grid: Grid, base: SliceSettings, sd: SliceData,
 def plan_for(p: Profile) -> dict[str, int]:
     """This notebook's sizes for profile ``p``: slice, 'more data' slice, validation size, epochs."""
     return {"per_class": 3, "more_data_per_class": p.pick(smoke=8, workshop=15, full=30),
+            "quick_remedies": p.name == "smoke",
             "val_per_class": p.pick(smoke=5, workshop=10, full=20), "epochs": 30}

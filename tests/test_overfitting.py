@@ -51,10 +51,15 @@ def test_remedies_change_one_thing_each():
 
 
 def test_grid_points_cover_every_combination():
-    grid = O.grid_for(profile("smoke"))
+    grid = O.grid_for(profile("workshop"))
     points = grid.points()
-    assert len(points) == 4 and len({O.key(p) for p in points}) == 4
-    assert len(O.grid_for(profile("workshop")).points()) == 8
+    assert len(points) == 8 and len({O.key(p) for p in points}) == 8
+    assert len(O.grid_for(profile("smoke")).points()) == 2
+
+
+def test_quick_remedies_keep_the_ones_the_checks_use():
+    quick = O.remedies(O.SliceSettings(), more_data_per_class=8, quick=True)
+    assert "early stopping" in quick and "baseline (overfits)" in quick and len(quick) == 4
 
 
 def fake_run(evals: list[float], restored: int | None = None) -> dict:
