@@ -24,7 +24,7 @@ run: install  ## execute every notebook into build/<profile>/ (executed .ipynb +
 
 test: install  ## unit tests, then every notebook in the smoke profile
 	$(OFFLINE) WORKBOOK_CACHE=off $(BIN)/python -m pytest -m "not notebook" -q
-	$(OFFLINE) WORKBOOK_CACHE=off WORKBOOK_PROFILE=smoke $(BIN)/python -m pytest -m notebook -q -rA
+	$(OFFLINE) WORKBOOK_CACHE=off WORKBOOK_PROFILE=smoke $(BIN)/python -m pytest -m notebook -q -rA --durations=0
 
 unit: install
 	$(OFFLINE) WORKBOOK_CACHE=off $(BIN)/python -m pytest -m "not notebook" -q
