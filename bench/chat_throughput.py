@@ -1,6 +1,6 @@
 """SmolLM2-135M throughput: training tokens/s (LoRA and full) and generation tokens/s.
 
-    python bench/chat_throughput.py [--steps 3] [--lengths 64 128]
+    python -m bench.chat_throughput [--steps 3] [--lengths 64 128]
 """
 
 from __future__ import annotations

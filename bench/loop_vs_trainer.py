@@ -2,7 +2,7 @@
 
 Same data (banking77, profile intents), batch size, steps, learning rate,
 precision and dynamic padding; several repetitions of each, interleaved.
-    python bench/loop_vs_trainer.py [--steps 60] [--reps 3]
+    python -m bench.loop_vs_trainer [--steps 60] [--reps 3]
 """
 
 from __future__ import annotations

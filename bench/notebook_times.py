@@ -1,6 +1,6 @@
 """Wall time of every notebook in one profile, by executing them headless (nbclient), as `make run` does.
 
-    python bench/notebook_times.py --profile smoke
+    python -m bench.notebook_times --profile smoke
 Writes bench/results/notebooks-<profile>.json; bench/report.py turns it into tables.
 """
 

@@ -2,19 +2,14 @@
 
 Runs the full-data fine-tune (all 77 intents, 10,003 examples) and the
 10-examples-per-intent fine-tune, and writes bench/results/quality.json.
-    python bench/quality.py [--epochs 5] [--shots-epochs 20]
+    python -m bench.quality [--epochs 5] [--shots-epochs 20]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import time
-from pathlib import Path
 
-import torch
-
+from bench.common import save
 from helpers import data, evaluation, models, runtime, training
 
 REFERENCES = {
@@ -39,25 +34,19 @@ def run(per_class: int | None, epochs: float, lr: float, batch_size: int, max_le
 
 
 def main() -> None:
-    """Run both fine-tunes and write the JSON results."""
+    """Run both fine-tunes and write bench/results/quality.json."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--epochs", type=float, default=5)
     parser.add_argument("--shots-epochs", type=float, default=20)
     parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--out", default="bench/results/quality.json")
     args = parser.parse_args()
     runtime.setup_notebook()
-    started = time.strftime("%Y-%m-%d %H:%M")
-    results = {"machine": {"device": str(runtime.pick_device()), "cpu_threads": torch.get_num_threads(),
-                           "platform": platform.platform(terse=True),
-                           "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
-               "date": started, "model": "all-MiniLM-L6-v2 (22.7M params)", "references": REFERENCES}
+    results = {"model": "all-MiniLM-L6-v2 (22.7M params)", "references": REFERENCES}
     results["10-shot"] = run(10, args.shots_epochs, args.lr, 32, 64, seed=0)
     print(results["10-shot"], flush=True)
     results["full"] = run(None, args.epochs, args.lr, 32, 64, seed=0)
     print(results["full"], flush=True)
-    Path(args.out).write_text(json.dumps(results, indent=1))
-    print(f"wrote {args.out}")
+    save("quality", results)
 
 
 if __name__ == "__main__":

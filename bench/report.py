@@ -1,6 +1,6 @@
 """Render docs/benchmarks.md and the README's run-time table from bench/results/*.json.
 
-    python bench/report.py
+    python -m bench.report
 Every number in those tables comes from a results file written by a bench script.
 """
 
@@ -29,7 +29,7 @@ def runtime_table() -> str:
     profiles = {p: _load(f"notebooks-{p}") for p in ("smoke", "workshop", "full")}
     profiles = {p: r for p, r in profiles.items() if r}
     if not profiles:
-        return "No notebook timings yet: run `python bench/notebook_times.py --profile smoke`."
+        return "No notebook timings yet: run `python -m bench.notebook_times --profile smoke`."
     names = sorted({row["notebook"] for r in profiles.values() for row in r["rows"]})
     head = "| notebook | " + " | ".join(f"{p} (s)" for p in profiles) + " |"
     lines = [head, "|---|" + "---|" * len(profiles)]
@@ -49,7 +49,7 @@ def quality_section() -> str:
     """Markdown: banking77 accuracy against the published references."""
     q = _load("quality")
     if not q:
-        return "Not measured yet: run `python bench/quality.py`."
+        return "Not measured yet: run `python -m bench.quality`."
     lines = ["| setting | model | params | test accuracy | macro-F1 | training time |", "|---|---|---|---|---|---|"]
     for key, label in (("full", "full data (10,003 examples)"), ("10-shot", "10 examples per intent")):
         if key in q:
@@ -65,7 +65,7 @@ def loop_section() -> str:
     """Markdown: the workbook loop against transformers.Trainer."""
     r = _load("loop_vs_trainer")
     if not r:
-        return "Not measured yet: run `python bench/loop_vs_trainer.py`."
+        return "Not measured yet: run `python -m bench.loop_vs_trainer`."
     lines = ["| loop | examples/s min | median | max |", "|---|---|---|---|"]
     for name, s in r["runs"].items():
         e = s["examples_per_s"]
@@ -79,7 +79,7 @@ def chat_section() -> str:
     """Markdown: SmolLM2 training and generation throughput."""
     r = _load("chat_throughput")
     if not r:
-        return "Not measured yet: run `python bench/chat_throughput.py`."
+        return "Not measured yet: run `python -m bench.chat_throughput`."
     lines = ["| what | tokens per example | batch | tokens/s |", "|---|---|---|---|"]
     lines += [f"| {x['what']} | {x['tokens_per_example']} | {x['batch']} | {x['tokens_per_s']:.0f} |" for x in r["rows"]]
     return "\n".join(lines) + f"\n\n{_machine(r['machine'])}."
@@ -91,11 +91,11 @@ def main() -> None:
     gpu_text = (f"Measured on {gpu['gpu']}." if gpu else
                 "No GPU was available to the sessions that produced these numbers, so the full profile and the "
                 "model FLOPs utilisation of the loop on a GPU are not measured yet. On a CUDA machine: "
-                "`WORKBOOK_PROFILE=full python bench/notebook_times.py --profile full`, then `python bench/report.py`.")
+                "`WORKBOOK_PROFILE=full python -m bench.notebook_times --profile full`, then `python -m bench.report`.")
     doc = f"""# Benchmarks
 
 Every number here is written by a script in `bench/` into `bench/results/*.json` and rendered by
-`python bench/report.py` (which also refreshes the run-time table in the README). Re-run a script to update it.
+`python -m bench.report` (which also refreshes the run-time table in the README). Re-run a script to update it.
 
 ## Workbook run time per profile (`bench/notebook_times.py`)
 
