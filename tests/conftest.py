@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
+import torch
 
 
 @pytest.fixture(autouse=True)
@@ -19,3 +20,12 @@ def no_network(monkeypatch):
         raise RuntimeError(f"Test tried to reach the network ({address}); the workbook must run offline.")
 
     monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models run fastest on one thread, above all on a shared machine (threads spin-wait)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_resume import LABELS, ROOT, make_tiny_model, subprocess_env  # noqa: E402
@@ -19,12 +18,7 @@ from helpers.cli import main
 from helpers.data import BANKING77_DIR
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
