@@ -29,7 +29,9 @@ def load_metric(name: str) -> evaluate.EvaluationModule:
 def predict_logits(model, dataset, tokenizer, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """(logits (N, C), labels (N,)) for a tokenised dataset, in dataset order."""
     device = next(model.parameters()).device
-    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=DataCollatorWithPadding(tokenizer))
+    # A private generator: creating a loader iterator would otherwise draw from the global RNG and shift training.
+    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=DataCollatorWithPadding(tokenizer),
+                        generator=torch.Generator())
     was_training = model.training
     model.eval()
     logits, labels = [], []

@@ -66,7 +66,9 @@ def perplexity(model, dataset: Dataset, tokenizer, batch_size: int = 8) -> float
     was_training = model.training
     model.eval()
     total_loss, total_tokens = 0.0, 0
-    for batch in DataLoader(dataset, batch_size=batch_size, collate_fn=lm_collator(tokenizer)):
+    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=lm_collator(tokenizer),
+                        generator=torch.Generator())  # leaves the global RNG (and so training) untouched
+    for batch in loader:
         batch = {k: v.to(device) for k, v in batch.items()}
         n_tokens = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())  # the model shifts labels by one
         total_loss += model(**batch).loss.float().item() * n_tokens

@@ -15,18 +15,22 @@ from datasets import Dataset
 
 from helpers import adapters, data, evaluation, models
 from helpers.history import History
-from helpers.runtime import Profile
+from helpers.runtime import Profile, seed_everything
 from helpers.training import TrainConfig, train
 
 
 @dataclass(frozen=True)
 class SliceSettings:
-    """One MiniLM + LoRA run on a few examples per intent. Defaults overfit on purpose."""
+    """One MiniLM run on a few examples per intent. Defaults overfit on purpose: every weight trains, lr on the high side.
+
+    Measured (smoke, seed 0): at these defaults validation loss bottoms out near step 64 of 160 and ends about 20%
+    higher; LoRA r=16 at 2e-3 on the same slice barely overfits, which is why the baseline trains all weights.
+    """
 
     per_class: int = 3  # training examples per intent
-    learning_rate: float = 5e-3
-    epochs: int = 30
-    rank: int | None = 16  # LoRA rank (the classification head trains fully); None: full fine-tuning
+    learning_rate: float = 1e-3
+    epochs: int = 20
+    rank: int | None = None  # LoRA rank (the classification head trains fully); None: full fine-tuning
     weight_decay: float = 0.0
     dropout: float = 0.1  # hidden and attention dropout of the encoder (MiniLM's default is 0.1)
     early_stopping_patience: int | None = None  # evaluations without a new best validation loss
@@ -85,6 +89,7 @@ def run_slice(settings: SliceSettings, sd: SliceData, test_every_eval: bool = Fa
               progress: bool = False) -> dict[str, Any]:
     """Train one run; return its History (as a dict), test accuracy of the final weights, and a summary row."""
     train_set = sd.train_slice(settings.per_class)
+    seed_everything(settings.seed)  # the new classification head is drawn at load time: same seed, same head
     net, _ = models.load_classifier(sd.labels)
     net = set_dropout(net, settings.dropout)
     if settings.rank is not None:
@@ -131,12 +136,12 @@ def remedies(base: SliceSettings, more_data_per_class: int, quick: bool = False)
         "weight decay 1.0": replace(base, weight_decay=1.0),
         "dropout 0.3": replace(base, dropout=0.3),
         "lower LR (÷10)": replace(base, learning_rate=base.learning_rate / 10),
-        "LoRA rank 2": replace(base, rank=2),
+        "LoRA r=4 instead of all weights": replace(base, rank=4),
         f"more data ({more_data_per_class}/intent, same steps)": replace(base, per_class=more_data_per_class,
                                                                         epochs=same_steps),
     }
     if quick:
-        options = {k: v for k, v in options.items() if not k.startswith(("weight decay", "dropout", "LoRA rank"))}
+        options = {k: v for k, v in options.items() if not k.startswith(("weight decay", "dropout", "LoRA"))}
     return options
 
 
@@ -152,7 +157,7 @@ class Grid:
     per_class: tuple[int, ...]
     learning_rate: tuple[float, ...]
     epochs: tuple[int, ...]
-    rank: tuple[int, ...]
+    rank: tuple[int | None, ...]  # None: full fine-tuning
 
     def points(self) -> list[dict[str, Any]]:
         """Every combination as a dict of axis values."""
@@ -162,9 +167,9 @@ class Grid:
 
 def grid_for(p: Profile) -> Grid:
     """The explorer's grid for profile ``p`` (smoke: 2 runs, both shared with the remedies)."""
-    return p.pick(smoke=Grid((3,), (5e-4, 5e-3), (30,), (16,)),
-                  workshop=Grid((3, 8), (5e-4, 5e-3), (30,), (2, 16)),
-                  full=Grid((3, 10, 30), (5e-4, 2e-3, 5e-3), (15, 30), (2, 8, 16)))
+    return p.pick(smoke=Grid((3,), (1e-4, 1e-3), (20,), (None,)),
+                  workshop=Grid((3, 8), (1e-4, 1e-3), (20,), (None, 4)),
+                  full=Grid((3, 10, 30), (1e-4, 3e-4, 1e-3), (10, 20), (None, 4, 16)))
 
 
 def key(point: dict[str, Any]) -> str:
@@ -199,4 +204,4 @@ def plan_for(p: Profile) -> dict[str, int]:
     """This notebook's sizes for profile ``p``: slice, 'more data' slice, validation size, epochs."""
     return {"per_class": 3, "more_data_per_class": p.pick(smoke=8, workshop=15, full=30),
             "quick_remedies": p.name == "smoke",
-            "val_per_class": p.pick(smoke=5, workshop=10, full=20), "epochs": 30}
+            "val_per_class": p.pick(smoke=5, workshop=10, full=20), "epochs": 20}

@@ -141,7 +141,8 @@ class _Loop:
         self.eval_loader = None
         if eval_dataset is not None:
             self.eval_loader = accelerator.prepare(
-                DataLoader(eval_dataset, batch_size=config.batch_size, collate_fn=collate_fn))
+                DataLoader(eval_dataset, batch_size=config.batch_size, collate_fn=collate_fn,
+                           generator=torch.Generator()))  # evaluating must not move the global RNG
         self.history = History(config=asdict(config), total_steps=self.total_steps)
         self.step, self.epoch, self.batches_into_epoch = 0, 0, 0
         self.best_loss, self.best_state, self.bad_evals = math.inf, None, 0

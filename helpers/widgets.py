@@ -41,14 +41,18 @@ def plot_curves(history: History, ax=None, title: str | None = None, smooth: int
 
 
 def _title(point: Mapping[str, Any], test_accuracy: float | None = None) -> str:
-    parts = [f"{AXES[k]} {point[k]:g}" for k in AXES]
+    parts = [f"{AXES[k]} {_fmt(point[k])}" for k in AXES]
     acc = f"  ·  test acc {test_accuracy:.0%}" if test_accuracy is not None else ""
     return ", ".join(parts) + acc
 
 
+def _fmt(value: Any) -> str:
+    return "none (all weights)" if value is None else f"{value:g}"
+
+
 def _options(results: Mapping[str, dict]) -> dict[str, list]:
     points = [r["point"] for r in results.values()]
-    return {k: sorted({p[k] for p in points}) for k in AXES}
+    return {k: sorted({p[k] for p in points}, key=lambda v: (v is not None, v or 0)) for k in AXES}
 
 
 def _find(results: Mapping[str, dict], choice: Mapping[str, Any]) -> dict | None:
@@ -80,7 +84,7 @@ def explorer(results: Mapping[str, dict]):
     from IPython.display import display
 
     options = _options(results)
-    sliders = {k: w.SelectionSlider(options=v, value=v[0], description=AXES[k],
+    sliders = {k: w.SelectionSlider(options=[(_fmt(x), x) for x in v], value=v[0], description=AXES[k],
                                     style={"description_width": "120px"}, continuous_update=False)
                for k, v in options.items()}
     out = w.Output()

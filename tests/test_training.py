@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from helpers import adapters, data, lm, training
+from helpers import adapters, data, evaluation, lm, training
 from helpers.history import History
 from tests.tiny import tiny_causal_lm, tiny_classifier, tokenizer, two_class_dataset
 
@@ -27,6 +27,20 @@ def test_same_seed_same_history():
     _, a = _run(cfg)
     _, b = _run(cfg)
     assert [r["loss"] for r in a.train] == [r["loss"] for r in b.train]
+
+
+def test_evaluating_does_not_change_training():
+    # Dropout draws from the global RNG; an evaluation (a new loader iterator) must not move it.
+    def losses(eval_every, extra_eval):
+        tok = tokenizer()
+        ds = data.tokenize(two_class_dataset(), tok, 16)
+        cfg = training.TrainConfig(learning_rate=1e-3, epochs=2, batch_size=8, progress=False, seed=3,
+                                   eval_every_steps=eval_every)
+        metrics = (lambda m: {"accuracy": evaluation.evaluate_classifier(m, ds, tok)["accuracy"]}) if extra_eval else None
+        h = training.train(tiny_classifier(), ds, cfg, eval_dataset=ds, tokenizer=tok, evaluate_fn=metrics)
+        return [r["loss"] for r in h.train]
+
+    assert losses(None, False) == losses(1, True)
 
 
 def test_max_steps_wins_over_epochs():

@@ -66,11 +66,18 @@ def test_explorer_has_a_slider_per_axis_and_redraws(results):
     box = widgets.explorer(results)
     sliders = [s for row in box.children[:2] for s in row.children]
     assert [s.description for s in sliders] == list(widgets.AXES.values())
-    assert list(sliders[0].options) == [3, 8]
+    assert list(sliders[0].options) == [("3", 3), ("8", 8)]  # (label, value)
     out = box.children[2]
     sliders[0].value = 8  # triggers a redraw from the cached histories
     assert sliders[0].value == 8 and out is box.children[2]
     plt.close("all")
+
+
+def test_full_fine_tuning_shows_as_a_named_rank():
+    assert widgets._fmt(None) == "none (all weights)" and widgets._fmt(4) == "4"
+    assert widgets._options({"a": {"point": {"per_class": 3, "learning_rate": 1e-3, "epochs": 20, "rank": 4}},
+                             "b": {"point": {"per_class": 3, "learning_rate": 1e-3, "epochs": 20, "rank": None}}}
+                            )["rank"] == [None, 4]
 
 
 def test_find_picks_the_matching_run(results):
