@@ -12,7 +12,7 @@ from helpers.notebooks import NOTEBOOKS, ROOT, execute_notebook, notebook_paths
 
 
 def test_notebooks_are_stored_without_outputs():
-    for path in sorted(p for p in NOTEBOOKS.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts):  # drafts too
+    for path in sorted(p for p in NOTEBOOKS.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts):
         cells = json.loads(path.read_text())["cells"]
         dirty = [i for i, c in enumerate(cells) if c["cell_type"] == "code" and (c["outputs"] or c["execution_count"])]
         assert not dirty, f"{path.name} has outputs in cells {dirty}; clear them before committing."
