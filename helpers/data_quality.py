@@ -308,31 +308,7 @@ def truncation_stats(conversations: Sequence[list[dict[str, str]]], tokenizer, m
     return frame
 
 
-# --- one fine-tune, the same for every experiment in notebook 02 ------------------------------------
-def fine_tune(train_dataset: Dataset, profile, learning_rate: float = 2e-4, weights: torch.Tensor | None = None,
-              seed: int = 0, eval_dataset: Dataset | None = None):
-    """(model, tokenizer, History): MiniLM fine-tuned on a text/label Dataset with the profile's sizes.
-
-    ``weights`` (one per label) trains with a class-weighted loss through WeightedLossClassifier.
-    """
-    from helpers.data import tokenize
-    from helpers.evaluation import metrics_fn
-    from helpers.models import load_classifier
-    from helpers.runtime import seed_everything
-    from helpers.training import TrainConfig, train
-
-    seed_everything(seed)  # the new head's random init repeats too
-    model, tokenizer = load_classifier(train_dataset.features["label"].names)
-    net = model if weights is None else WeightedLossClassifier(model, weights)
-    config = TrainConfig(learning_rate=learning_rate, epochs=profile.epochs, batch_size=profile.batch_size,
-                         seed=seed, restore_best=False)
-    tokenized_eval = None if eval_dataset is None else tokenize(eval_dataset, tokenizer, profile.max_length)
-    evaluate_fn = None if eval_dataset is None else metrics_fn(tokenized_eval, tokenizer)
-    history = train(net, tokenize(train_dataset, tokenizer, profile.max_length), config, tokenizer=tokenizer,
-                    eval_dataset=tokenized_eval, evaluate_fn=evaluate_fn)
-    return net, tokenizer, history
-
-
+# --- predictions on a text dataset ------------------------------------------------------------------
 def predict(model, dataset: Dataset, tokenizer, max_length: int) -> tuple[np.ndarray, np.ndarray]:
     """(logits (N, C), labels (N,)) of ``model`` on a text/label Dataset, in dataset order."""
     from helpers.data import tokenize

@@ -1,4 +1,4 @@
-"""Shipping an intent classifier: train it, save it with its label names into a new folder, reload it
+"""Shipping an intent classifier: save it with its label names into a new folder, reload it
 (in this process or a fresh one), classify texts, and write a model card from measured numbers.
 
 Run as ``python -m helpers.shipping FOLDER IN.json OUT.json`` to predict in a separate process.
@@ -34,23 +34,6 @@ class Prediction:
     intent: str
     confidence: float
     confident: bool
-
-
-def train_intent_classifier(train_ds, val_ds, labels: Sequence[str], P, learning_rate: float = 1e-4,
-                            seed: int = 0, progress: bool = True):
-    """Fine-tune the bundled MiniLM on text datasets (text, label) for the profile's epochs; (model, tokenizer, History)."""
-    from helpers import data, evaluation, models, runtime, training
-
-    runtime.seed_everything(seed)
-    model, tok = models.load_classifier(labels)
-    model.to(runtime.pick_device())
-    train_tok = data.tokenize(train_ds, tok, P.max_length)
-    val_tok = data.tokenize(val_ds, tok, P.max_length)
-    cfg = training.TrainConfig(learning_rate=learning_rate, epochs=P.epochs, batch_size=P.batch_size,
-                               seed=seed, progress=progress)
-    history = training.train(model, train_tok, cfg, val_tok, tokenizer=tok,
-                             evaluate_fn=evaluation.metrics_fn(val_tok, tok))
-    return model, tok, history
 
 
 def fresh_output_dir(base: str | Path) -> Path:
