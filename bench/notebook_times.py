@@ -1,16 +1,18 @@
 """Wall time of every notebook in one profile, by executing them headless (nbclient), as `make run` does.
 
-    python -m bench.notebook_times --profile smoke
-Writes bench/results/notebooks-<profile>.json; bench/report.py turns it into tables.
+    python -m bench.notebook_times --profile smoke [--pattern "05*.ipynb"]
+Writes bench/results/notebooks-<profile>.json; bench/report.py turns it into tables. With a --pattern, only the
+matching notebooks are re-timed and their rows replace the old ones (the machine line is the newest run's).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 
-from bench.common import save
+from bench.common import RESULTS, save
 from helpers.notebooks import execute_notebook, notebook_paths
 
 
@@ -26,6 +28,11 @@ def main() -> None:
         result = execute_notebook(path, Path("build") / args.profile, args.profile)
         rows.append({k: result[k] for k in ("notebook", "seconds", "ok")})
         print(rows[-1], flush=True)
+    old = RESULTS / f"notebooks-{args.profile}.json"
+    if args.pattern != "*.ipynb" and old.exists():  # a partial re-run: keep the other notebooks' rows
+        fresh = {r["notebook"] for r in rows}
+        rows = sorted([r for r in json.loads(old.read_text())["rows"] if r["notebook"] not in fresh] + rows,
+                      key=lambda r: r["notebook"])
     save(f"notebooks-{args.profile}", {"profile": args.profile, "rows": rows,
                                        "total_seconds": round(sum(r["seconds"] for r in rows), 1)})
 

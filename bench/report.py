@@ -45,6 +45,16 @@ def runtime_table() -> str:
     return "\n".join(lines)
 
 
+def make_test_line() -> str:
+    """One sentence: how long `make test` took from a fresh clone, and whether it passed."""
+    r = _load("make_test")
+    if not r:
+        return "`make test` from a fresh clone: not timed yet (`python -m bench.make_test_time`)."
+    status = "passed" if r["exit_code"] == 0 else f"FAILED (exit {r['exit_code']})"
+    return (f"`make test` from a fresh clone (commit {r['commit']}; venv, install, unit tests, every notebook in the "
+            f"smoke profile): **{r['seconds'] / 60:.0f} min**, {status}; {_machine(r['machine'])}.")
+
+
 def quality_section() -> str:
     """Markdown: banking77 accuracy against the published references."""
     q = _load("quality")
@@ -101,6 +111,8 @@ Every number here is written by a script in `bench/` into `bench/results/*.json`
 
 {runtime_table()}
 
+{make_test_line()}
+
 ## Quality against published numbers (`bench/quality.py`)
 
 {quality_section()}
@@ -119,7 +131,7 @@ Every number here is written by a script in `bench/` into `bench/results/*.json`
 """
     (ROOT / "docs" / "benchmarks.md").write_text(doc)
     readme = ROOT / "README.md"
-    block = ("<!-- runtimes:start -->\n" + runtime_table() +
+    block = ("<!-- runtimes:start -->\n" + runtime_table() + "\n\n" + make_test_line() +
              "\n\nRendered by `bench/report.py` from `bench/results/`; details in "
              "[docs/benchmarks.md](docs/benchmarks.md).\n<!-- runtimes:end -->")
     text = re.sub(r"<!-- runtimes:start -->.*<!-- runtimes:end -->", lambda _: block, readme.read_text(), flags=re.S)

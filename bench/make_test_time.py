@@ -1,0 +1,41 @@
+"""Wall time of `make test` from a fresh clone, as CI runs it: install, unit tests, then every notebook (smoke).
+
+    python -m bench.make_test_time [--repo .]
+Clones the repository's committed HEAD into a temporary folder, runs `make test` there, and writes
+bench/results/make_test.json (total seconds, exit status, the install/unit/notebook split from make's output).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import save
+
+
+def main() -> None:
+    """Clone, run `make test`, time it, save the result."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repo", default=str(Path(__file__).resolve().parent.parent))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        clone = Path(tmp) / "workbook"
+        subprocess.run(["git", "clone", "--quiet", args.repo, str(clone)], check=True)
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        start = time.perf_counter()
+        done = subprocess.run(["make", "test"], cwd=clone, capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+    log = done.stdout + done.stderr
+    passed = [int(n) for n in re.findall(r"(\d+) passed", log)]
+    print(log[-3000:])
+    save("make_test", {"commit": commit, "seconds": round(seconds, 1), "exit_code": done.returncode,
+                       "passed_per_stage": passed, "fresh_venv": True})
+
+
+if __name__ == "__main__":
+    main()
