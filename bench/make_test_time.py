@@ -2,7 +2,8 @@
 
     python -m bench.make_test_time [--repo .]
 Clones the repository's committed HEAD into a temporary folder, runs `make test` there, and writes
-bench/results/make_test.json (total seconds, exit status, the install/unit/notebook split from make's output).
+bench/results/make_test.json (total seconds, exit status, tests passed per stage). Each notebook's duration,
+as pytest reports it, replaces bench/results/notebooks-smoke.json when every notebook passed.
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ def main() -> None:
     print(log[-3000:])
     save("make_test", {"commit": commit, "seconds": round(seconds, 1), "exit_code": done.returncode,
                        "passed_per_stage": passed, "fresh_venv": True})
+    durations = re.findall(r"([\d.]+)s call\s+tests/test_notebooks.py::test_notebook_executes\[(\w+)\]", log)
+    if done.returncode == 0 and durations:
+        rows = sorted(({"notebook": f"{name}.ipynb", "seconds": float(s), "ok": True} for s, name in durations),
+                      key=lambda r: r["notebook"])
+        save("notebooks-smoke", {"profile": "smoke", "rows": rows, "source": f"make test, commit {commit}",
+                                 "total_seconds": round(sum(r["seconds"] for r in rows), 1)})
 
 
 if __name__ == "__main__":

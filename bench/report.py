@@ -12,6 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
+MINILM_PARAMS_M = 22.7  # all-MiniLM-L6-v2 with a classification head
 
 
 def _load(name: str) -> dict | None:
@@ -55,6 +56,18 @@ def make_test_line() -> str:
             f"smoke profile): **{r['seconds'] / 60:.0f} min**, {status}; {_machine(r['machine'])}.")
 
 
+def quality_line() -> str:
+    """One sentence for the README: full-data banking77 accuracy against the published reference."""
+    q = _load("quality")
+    if not q or "full" not in q:
+        return "Full-data banking77 accuracy: not measured yet (`python -m bench.quality`)."
+    r, ref = q["full"], q["references"]["full"]
+    return (f"MiniLM fine-tuned on all of banking77 ({r['epochs']:g} epochs, {r['train_seconds'] / 60:.0f} min on "
+            f"{q['machine']['cpu_cores']} CPU cores): **{r['accuracy']:.2%}** test accuracy, against "
+            f"{ref['accuracy']:.2%} published for {ref['model']} ({ref['params_m']}M parameters, "
+            f"{ref['params_m'] / MINILM_PARAMS_M:.0f}x larger).")
+
+
 def quality_section() -> str:
     """Markdown: banking77 accuracy against the published references."""
     q = _load("quality")
@@ -64,7 +77,7 @@ def quality_section() -> str:
     for key, label in (("full", "full data (10,003 examples)"), ("10-shot", "10 examples per intent")):
         if key in q:
             r = q[key]
-            lines.append(f"| {label} | all-MiniLM-L6-v2, {r['epochs']:g} epochs | 22.7M | **{r['accuracy']:.2%}** | "
+            lines.append(f"| {label} | all-MiniLM-L6-v2, {r['epochs']:g} epochs | {MINILM_PARAMS_M}M | **{r['accuracy']:.2%}** | "
                          f"{r['macro_f1']:.3f} | {r['train_seconds'] / 60:.1f} min |")
         ref = q["references"][key]
         lines.append(f"| {label} | {ref['model']} (published) | {ref['params_m']}M | {ref['accuracy']:.2%} | | |")
@@ -131,7 +144,7 @@ Every number here is written by a script in `bench/` into `bench/results/*.json`
 """
     (ROOT / "docs" / "benchmarks.md").write_text(doc)
     readme = ROOT / "README.md"
-    block = ("<!-- runtimes:start -->\n" + runtime_table() + "\n\n" + make_test_line() +
+    block = ("<!-- runtimes:start -->\n" + runtime_table() + "\n\n" + make_test_line() + "\n\n" + quality_line() +
              "\n\nRendered by `bench/report.py` from `bench/results/`; details in "
              "[docs/benchmarks.md](docs/benchmarks.md).\n<!-- runtimes:end -->")
     text = re.sub(r"<!-- runtimes:start -->.*<!-- runtimes:end -->", lambda _: block, readme.read_text(), flags=re.S)
