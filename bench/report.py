@@ -43,6 +43,8 @@ def runtime_table() -> str:
     lines.append("| **total** | " + " | ".join(f"**{r['total_seconds'] / 60:.1f} min**" for r in profiles.values()) + " |")
     lines.append("")
     lines += [f"- {p}: {_machine(r['machine'])}" for p, r in profiles.items()]
+    lines += [f"- {p}: not timed yet (`python -m bench.notebook_times --profile {p}`)"
+              for p in ("smoke", "workshop", "full") if p not in profiles]
     return "\n".join(lines)
 
 
