@@ -33,8 +33,8 @@ def hf_trainer(train_tok, labels, steps: int, batch: int) -> float:
     model, tok = models.load_classifier(labels)
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(output_dir=out, max_steps=steps, per_device_train_batch_size=batch,
-                                 learning_rate=1e-4, warmup_steps=int(0.1 * steps), weight_decay=0.01, save_strategy="no",
-                                 logging_strategy="no", report_to=[], disable_tqdm=True, seed=0,
+                                 learning_rate=1e-4, warmup_steps=int(0.1 * steps), weight_decay=0.01,
+                                 save_strategy="no", logging_strategy="no", report_to=[], disable_tqdm=True, seed=0,
                                  dataloader_num_workers=0)
         trainer = Trainer(model=model, args=args, train_dataset=train_tok, data_collator=DataCollatorWithPadding(tok))
         start = time.perf_counter()

@@ -36,7 +36,9 @@ def test_evaluating_does_not_change_training():
         ds = data.tokenize(two_class_dataset(), tok, 16)
         cfg = training.TrainConfig(learning_rate=1e-3, epochs=2, batch_size=8, progress=False, seed=3,
                                    eval_every_steps=eval_every)
-        metrics = (lambda m: {"accuracy": evaluation.evaluate_classifier(m, ds, tok)["accuracy"]}) if extra_eval else None
+        metrics = None
+        if extra_eval:
+            metrics = lambda m: {"accuracy": evaluation.evaluate_classifier(m, ds, tok)["accuracy"]}  # noqa: E731
         h = training.train(tiny_classifier(), ds, cfg, eval_dataset=ds, tokenizer=tok, evaluate_fn=metrics)
         return [r["loss"] for r in h.train]
 
