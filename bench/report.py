@@ -38,9 +38,13 @@ def runtime_table() -> str:
         cells = []
         for r in profiles.values():
             row = next((x for x in r["rows"] if x["notebook"] == name), None)
-            cells.append("" if row is None else f"{row['seconds']:.0f}" + ("" if row["ok"] else " (failed)"))
+            cells.append("not timed" if row is None else f"{row['seconds']:.0f}" + ("" if row["ok"] else " (failed)"))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines.append("| **total** | " + " | ".join(f"**{r['total_seconds'] / 60:.1f} min**" for r in profiles.values()) + " |")
+    def total(r: dict) -> str:
+        done = f"**{r['total_seconds'] / 60:.1f} min**"
+        return done if len(r["rows"]) == len(names) else f"{done} ({len(r['rows'])} of {len(names)} notebooks)"
+
+    lines.append("| **total** | " + " | ".join(total(r) for r in profiles.values()) + " |")
     lines.append("")
     lines += [f"- {p}: {_machine(r['machine'])}" for p, r in profiles.items()]
     lines += [f"- {p}: not timed yet (`python -m bench.notebook_times --profile {p}`)"
