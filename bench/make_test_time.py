@@ -2,8 +2,8 @@
 
     python -m bench.make_test_time [--repo .]
 Clones the repository's committed HEAD into a temporary folder, runs `make test` there, and writes
-bench/results/make_test.json (total seconds, exit status, tests passed per stage). Each notebook's duration,
-as pytest reports it, replaces bench/results/notebooks-smoke.json when every notebook passed.
+bench/results/make_test.json (total seconds, exit status, tests passed per stage, each notebook's duration as
+pytest reports it). The README's per-notebook table comes from bench/notebook_times.py.
 """
 
 from __future__ import annotations
@@ -34,14 +34,10 @@ def main() -> None:
     log = done.stdout + done.stderr
     passed = [int(n) for n in re.findall(r"(\d+) passed", log)]
     print(log[-3000:])
-    save("make_test", {"commit": commit, "seconds": round(seconds, 1), "exit_code": done.returncode,
-                       "passed_per_stage": passed, "fresh_venv": True})
     durations = re.findall(r"([\d.]+)s call\s+tests/test_notebooks.py::test_notebook_executes\[(\w+)\]", log)
-    if done.returncode == 0 and durations:
-        rows = sorted(({"notebook": f"{name}.ipynb", "seconds": float(s), "ok": True} for s, name in durations),
-                      key=lambda r: r["notebook"])
-        save("notebooks-smoke", {"profile": "smoke", "rows": rows, "source": f"make test, commit {commit}",
-                                 "total_seconds": round(sum(r["seconds"] for r in rows), 1)})
+    notebook_seconds = {f"{name}.ipynb": float(s) for s, name in sorted(durations, key=lambda d: d[1])}
+    save("make_test", {"commit": commit, "seconds": round(seconds, 1), "exit_code": done.returncode,
+                       "passed_per_stage": passed, "fresh_venv": True, "notebook_seconds": notebook_seconds})
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Datasets: banking77 from ``data/``, a user's own CSV/JSONL, splits and tokenisation."""
+"""Datasets: banking77 from ``data/``, a user's own CSV/JSONL, splits, tokenisation and evaluation loaders."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
+import torch
 from datasets import ClassLabel, Dataset, Features, Value
+from torch.utils.data import DataLoader
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 BANKING77_DIR = DATA_DIR / "banking77"
@@ -119,3 +121,18 @@ def tokenize(dataset: Dataset, tokenizer, max_length: int) -> Dataset:
     keep = [c for c in dataset.column_names if c not in ("text", "label")]
     return dataset.map(encode, batched=True, remove_columns=["text", "label"] + keep,
                        desc="Tokenizing", load_from_cache_file=False)
+
+
+def count_truncated(texts: Sequence[str], tokenizer, max_length: int) -> int:
+    """How many ``texts`` are longer than ``max_length`` tokens (special tokens included), i.e. get cut."""
+    lengths = tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]
+    return sum(len(ids) > max_length for ids in lengths)
+
+
+def eval_loader(dataset, batch_size: int, collate_fn) -> DataLoader:
+    """An in-order DataLoader for evaluation that leaves the global RNG, and so any training run, untouched.
+
+    Starting a DataLoader iterator draws a base seed from the global RNG unless the loader has its own generator;
+    without one, evaluating more often would change the dropout masks of the training that follows.
+    """
+    return DataLoader(dataset, batch_size=batch_size, collate_fn=collate_fn, generator=torch.Generator())

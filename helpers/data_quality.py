@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import torch
 from datasets import ClassLabel, Dataset
-from transformers.modeling_outputs import SequenceClassifierOutput
 
 
 # --- the data report ------------------------------------------------------------------------------
@@ -221,21 +220,6 @@ def class_weights(labels: Sequence[int], n_classes: int) -> torch.Tensor:
     counts = np.bincount(np.asarray(labels), minlength=n_classes).astype(float)
     weights = np.where(counts > 0, len(labels) / (n_classes * np.maximum(counts, 1)), 0.0)
     return torch.tensor(weights, dtype=torch.float32)
-
-
-class WeightedLossClassifier(torch.nn.Module):
-    """Wraps a sequence classifier so its ``.loss`` is cross-entropy weighted per class (works with train())."""
-
-    def __init__(self, model: torch.nn.Module, weights: torch.Tensor):
-        super().__init__()
-        self.model = model
-        self.register_buffer("weights", weights.float())
-
-    def forward(self, labels: torch.Tensor | None = None, **inputs) -> SequenceClassifierOutput:
-        """The wrapped model's logits, and the weighted loss when ``labels`` are given."""
-        logits = self.model(**inputs).logits
-        loss = None if labels is None else torch.nn.functional.cross_entropy(logits, labels, weight=self.weights)
-        return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
 def per_class_recall(predictions: Sequence[int], labels: Sequence[int], n_classes: int) -> np.ndarray:

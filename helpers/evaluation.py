@@ -9,8 +9,9 @@ import evaluate
 import numpy as np
 import torch
 from sklearn.metrics import confusion_matrix as _sk_confusion
-from torch.utils.data import DataLoader
 from transformers import DataCollatorWithPadding
+
+from helpers.data import eval_loader
 
 METRICS_DIR = Path(__file__).resolve().parent / "metrics"
 
@@ -29,9 +30,7 @@ def load_metric(name: str) -> evaluate.EvaluationModule:
 def predict_logits(model, dataset, tokenizer, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """(logits (N, C), labels (N,)) for a tokenised dataset, in dataset order."""
     device = next(model.parameters()).device
-    # A private generator: creating a loader iterator would otherwise draw from the global RNG and shift training.
-    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=DataCollatorWithPadding(tokenizer),
-                        generator=torch.Generator())
+    loader = eval_loader(dataset, batch_size, DataCollatorWithPadding(tokenizer))
     was_training = model.training
     model.eval()
     logits, labels = [], []

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers.adapters import add_lora, count_parameters
-from helpers.data import load_text_classification, tokenize
+from helpers.data import count_truncated, load_text_classification, tokenize
 from helpers.evaluation import evaluate_classifier
 from helpers.models import load_classifier
 from helpers.training import TrainConfig, train
@@ -89,12 +89,6 @@ def load_train_test(train_path: str | Path, test_path: str | Path, text_column: 
                          "examples of at least two classes.")
     test_ds = load_text_classification(test_path, text_column, label_column, label_names=labels)
     return train_ds, test_ds, labels
-
-
-def count_truncated(texts: list[str], tokenizer, max_length: int) -> int:
-    """How many ``texts`` are longer than ``max_length`` tokens (special tokens included), i.e. get cut."""
-    lengths = tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]
-    return sum(len(ids) > max_length for ids in lengths)
 
 
 def truncation_report(truncated: dict[str, int], total: int, max_length: int) -> str:

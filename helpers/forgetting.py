@@ -73,14 +73,20 @@ def replay_conversations(pairs: Sequence[dict]) -> list[Messages]:
 
 def mix_replay(domain: Sequence[Messages], replay: Sequence[Messages], share: float,
                seed: int = 0) -> list[Messages]:
-    """Domain conversations with general ones mixed in so they make up ``share`` of the result, shuffled."""
+    """Domain conversations with general ones mixed in so they make up ``share`` of the result, shuffled.
+
+    When the share needs more general examples than ``replay`` holds, the pool is used whole as often as needed
+    (each pass in a new order), as a replay buffer does: no example repeats more than one time more than another.
+    """
     if not 0 <= share < 1:
         raise ValueError(f"replay share must be in [0, 1), got {share}.")
     n_replay = round(share * len(domain) / (1 - share))
-    if n_replay > len(replay):
-        raise ValueError(f"A replay share of {share:.0%} needs {n_replay} general examples; only {len(replay)} exist.")
+    if n_replay and not replay:
+        raise ValueError(f"A replay share of {share:.0%} needs general examples to mix in; replay is empty.")
     rng = random.Random(seed)
-    mixed = list(domain) + rng.sample(list(replay), n_replay)
+    passes, rest = divmod(n_replay, max(1, len(replay)))
+    picked = [c for _ in range(passes) for c in rng.sample(list(replay), len(replay))] + rng.sample(list(replay), rest)
+    mixed = list(domain) + picked
     rng.shuffle(mixed)
     return mixed
 

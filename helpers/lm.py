@@ -7,8 +7,9 @@ from collections.abc import Sequence
 
 import torch
 from datasets import Dataset
-from torch.utils.data import DataLoader
 from transformers import DataCollatorForSeq2Seq
+
+from helpers.data import eval_loader
 
 IGNORE_INDEX = -100  # label value the loss skips (PyTorch's cross-entropy default)
 
@@ -66,9 +67,7 @@ def perplexity(model, dataset: Dataset, tokenizer, batch_size: int = 8) -> float
     was_training = model.training
     model.eval()
     total_loss, total_tokens = 0.0, 0
-    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=lm_collator(tokenizer),
-                        generator=torch.Generator())  # leaves the global RNG (and so training) untouched
-    for batch in loader:
+    for batch in eval_loader(dataset, batch_size, lm_collator(tokenizer)):
         batch = {k: v.to(device) for k, v in batch.items()}
         n_tokens = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())  # the model shifts labels by one
         total_loss += model(**batch).loss.float().item() * n_tokens

@@ -14,7 +14,8 @@ from collections import Counter
 from collections.abc import Sequence
 
 from helpers.generation import Messages, generate, user_message
-from helpers.knowledge import BANK_NAME, QA, Article, article_text
+from helpers.knowledge import BANK_NAME, QA, Article, article_text, by_id
+from helpers.retrieval import Index, search
 
 ENGINEERED_SYSTEM = (f"You are the customer support assistant of {BANK_NAME}. Answer the customer's question "
                      "in one short sentence that states the exact amount, time or name. "
@@ -54,6 +55,13 @@ def rag(question: str, passages: Sequence[Article | str]) -> Messages:
     return user_message(f"Policy articles:\n{context}\n\nQuestion: {question}", system=RAG_SYSTEM)
 
 
+def rag_prompts(questions: Sequence[str], index: Index, articles: Sequence[Article], k: int = 3) -> list[Messages]:
+    """One RAG conversation per question, holding the ``articles`` of its top ``k`` hits in ``index``."""
+    known = by_id(articles)
+    return [rag(question, [known[article_id] for article_id, _, _ in hits])
+            for question, hits in zip(questions, search(index, questions, k))]
+
+
 def pick_examples(train: Sequence[QA], k: int, exclude_article: str | None = None, seed: int = 0) -> list[QA]:
     """``k`` training pairs from distinct articles (never ``exclude_article``, so no answer leaks)."""
     import random
@@ -81,6 +89,11 @@ def contains_gold(reply: str, gold: str) -> bool:
     """True if ``reply`` states ``gold`` as a whole value: '£5' matches '£5.' and '£5 fee', not '£50' or '£5.90'."""
     pattern = r"(?<![\w.,])" + re.escape(normalize(gold)) + r"(?![\d]|[.,]\d)"
     return re.search(pattern, normalize(reply)) is not None
+
+
+def share_stating(replies: Sequence[str], value: str) -> float:
+    """Share of ``replies`` that state ``value`` (as ``contains_gold`` judges it); 0 when there are none."""
+    return sum(contains_gold(r, value) for r in replies) / max(1, len(replies))
 
 
 def tokens(text: str) -> list[str]:

@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmup
 
+from helpers.data import eval_loader
 from helpers.history import History
 
 STATE_FILE = "trainer_state.json"
@@ -142,9 +143,7 @@ class _Loop:
         self.model, self.optimizer, self.scheduler = accelerator.prepare(model, optimizer, scheduler)
         self.eval_loader = None
         if eval_dataset is not None:
-            self.eval_loader = accelerator.prepare(
-                DataLoader(eval_dataset, batch_size=config.batch_size, collate_fn=collate_fn,
-                           generator=torch.Generator()))  # evaluating must not move the global RNG
+            self.eval_loader = accelerator.prepare(eval_loader(eval_dataset, config.batch_size, collate_fn))
         self.history = History(config=asdict(config), total_steps=self.total_steps)
         self.step, self.epoch, self.batches_into_epoch = 0, 0, 0
         self.best_loss, self.best_state, self.bad_evals = math.inf, None, 0

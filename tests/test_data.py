@@ -86,3 +86,16 @@ def test_tokenize_gives_model_columns_and_truncates():
     tok = data.tokenize(ds, tokenizer(), max_length=8)
     assert set(tok.column_names) == {"input_ids", "token_type_ids", "attention_mask", "labels"}
     assert max(len(ids) for ids in tok["input_ids"]) <= 8
+
+
+def test_eval_loader_keeps_order_and_leaves_global_rng_alone():
+    import torch
+    from transformers import DataCollatorWithPadding
+
+    tok = tokenizer()
+    ds = data.tokenize(data.load_banking77("test", per_class=3, intents=["card_arrival", "pin_blocked"]), tok, 16)
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    labels = [int(x) for b in data.eval_loader(ds, 4, DataCollatorWithPadding(tok)) for x in b["labels"]]
+    assert torch.equal(torch.get_rng_state(), before)
+    assert labels == list(ds["labels"])

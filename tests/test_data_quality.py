@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 import torch
 from datasets import ClassLabel, Dataset, Features, Value
-from transformers import BertConfig, BertForSequenceClassification
 
 from helpers import data_quality as dq
 
@@ -95,27 +94,6 @@ def test_subsample_and_oversample_balance():
 def test_class_weights_favour_rare_labels():
     weights = dq.class_weights([0, 0, 0, 0, 1, 1, 2, 2], 3)
     assert torch.allclose(weights, torch.tensor([8 / 12, 8 / 6, 8 / 6]))
-
-
-def tiny_classifier() -> BertForSequenceClassification:
-    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, num_labels=3)
-    torch.manual_seed(0)
-    return BertForSequenceClassification(config)
-
-
-def test_weighted_loss_wrapper_equals_plain_loss_with_unit_weights():
-    model = tiny_classifier().eval()
-    batch = {"input_ids": torch.randint(0, 50, (4, 7)), "attention_mask": torch.ones(4, 7, dtype=torch.long),
-             "labels": torch.tensor([0, 1, 2, 1])}
-    plain = model(**batch)
-    wrapped = dq.WeightedLossClassifier(model, torch.ones(3))(**batch)
-    assert torch.allclose(plain.loss, wrapped.loss, atol=1e-6) and torch.equal(plain.logits, wrapped.logits)
-    heavy = dq.WeightedLossClassifier(model, torch.tensor([1.0, 1.0, 10.0]))(**batch)
-    losses = torch.nn.functional.cross_entropy(plain.logits, batch["labels"], reduction="none")
-    expected = (losses * torch.tensor([1.0, 1, 10, 1])).sum() / 13
-    assert torch.allclose(heavy.loss, expected, atol=1e-6)
-    assert dq.WeightedLossClassifier(model, torch.ones(3))(input_ids=batch["input_ids"]).loss is None
 
 
 def test_per_class_recall():

@@ -37,8 +37,11 @@ def test_mix_replay_hits_the_share_and_keeps_every_domain_example():
     assert len(mixed) == 40 and sum(m in replay for m in mixed) == 10
     assert all(d in mixed for d in domain)
     assert F.mix_replay(domain, replay, 0.25, seed=1) == mixed  # reproducible
-    with pytest.raises(ValueError, match="needs"):
-        F.mix_replay(domain, replay, 0.5)
+    more = F.mix_replay(domain, replay, 0.6)  # 45 general examples from a pool of 20: every one 2 or 3 times
+    counts = [sum(m == g for m in more) for g in replay]
+    assert len(more) == 75 and sum(counts) == 45 and set(counts) == {2, 3}
+    with pytest.raises(ValueError, match="empty"):
+        F.mix_replay(domain, [], 0.25)
     with pytest.raises(ValueError, match="share"):
         F.mix_replay(domain, replay, 1.0)
 

@@ -110,3 +110,19 @@ def test_qa_conversation_masks_prompt(tiny_chat):
     example = chat_example(conv, tok, max_length=256)
     taught = [t for t, lab in zip(example["input_ids"], example["labels"]) if lab != IGNORE_INDEX]
     assert qa["answer"] in tok.decode(taught)
+
+
+def test_rag_prompts_hold_the_retrieved_articles():
+    from helpers import retrieval
+    from tests.test_retrieval import ARTICLES, BagOfWords
+
+    index = retrieval.build_index(ARTICLES, BagOfWords())
+    fee, card = prompting.rag_prompts(["what fee?", "my card"], index, ARTICLES, k=1)
+    assert "fee fee fee" in fee[-1]["content"] and "card card" not in fee[-1]["content"]
+    assert "card card card" in card[-1]["content"] and card[-1]["content"].endswith("Question: my card")
+    assert prompting.rag_prompts(["what fee?"], index, ARTICLES, k=2)[0][-1]["content"].count("\n- ") == 2
+
+
+def test_share_stating():
+    assert prompting.share_stating(["It is £650.", "£800 now", "£6500"], "£650") == 1 / 3
+    assert prompting.share_stating([], "£650") == 0.0

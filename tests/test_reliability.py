@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_resume import LABELS, make_tiny_model, run_tiny  # noqa: E402
 
 from helpers.adapters import add_lora
-from helpers.data import load_text_classification
-from helpers.finetune import check_new_output_dir, count_truncated, finetune_classifier, load_train_test
+from helpers.data import count_truncated, load_text_classification
+from helpers.finetune import check_new_output_dir, finetune_classifier, load_train_test
 from helpers.models import load_classifier
 from helpers.training import TrainConfig
 
