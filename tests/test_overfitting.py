@@ -51,9 +51,9 @@ def test_remedies_change_one_thing_each():
 
 
 def test_grid_points_cover_every_combination():
-    grid = O.grid_for(profile("workshop"))
+    grid = O.grid_for(profile("full"))
     points = grid.points()
-    assert len(points) == 8 and len({O.key(p) for p in points}) == 8
+    assert len(points) == 54 and len({O.key(p) for p in points}) == 54
     assert len(O.grid_for(profile("smoke")).points()) == 2
 
 
