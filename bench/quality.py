@@ -2,18 +2,21 @@
 
 Runs the full-data fine-tune (all 77 intents, 10,003 examples) and the
 10-examples-per-intent fine-tune, and writes bench/results/quality.json.
-    python -m bench.quality [--epochs 5] [--shots-epochs 20] [--lr 1e-4 | --select-lr 1e-4 2e-4]
+    python -m bench.quality [--epochs 5] [--shots-epochs 20] [--lr 1e-4 | --select-lr 1e-4 2e-4] [--settings full]
 With --select-lr the full-data learning rate is chosen on a stratified 10% of the training set held back from
-training (the test set is never used to choose anything), then the final model trains on all of it.
+training (the test set is never used to choose anything), then the final model trains on all of it; when the
+choice is the learning rate of the full-data result already saved, that result is kept rather than re-trained.
+--settings re-runs only the named settings and keeps the others' saved results.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 
 from datasets import Dataset
 
-from bench.common import save
+from bench.common import RESULTS, save
 from helpers import data, evaluation, models, runtime, training
 from helpers.adapters import count_parameters
 
@@ -49,25 +52,34 @@ def select_learning_rate(train: Dataset, candidates: list[float], epochs: float)
 
 
 def main() -> None:
-    """Run both fine-tunes and write bench/results/quality.json."""
+    """Run the fine-tunes asked for and write bench/results/quality.json."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--epochs", type=float, default=5)
     parser.add_argument("--shots-epochs", type=float, default=20)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--select-lr", type=float, nargs="+", help="full-data learning rates to choose from")
+    parser.add_argument("--settings", nargs="+", default=["10-shot", "full"], choices=["10-shot", "full"])
     args = parser.parse_args()
     runtime.setup_notebook()
+    path = RESULTS / "quality.json"
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    results = {k: v for k, v in saved.items() if k in ("10-shot", "full", "selection")}
+    results |= {"model": "all-MiniLM-L6-v2", "references": REFERENCES}
     test = data.load_banking77("test")
-    results = {"model": "all-MiniLM-L6-v2", "references": REFERENCES}
-    results["10-shot"] = {"per_class": 10, **fine_tune_and_score(
-        data.load_banking77("train", per_class=10, seed=SEED), test, args.shots_epochs, args.lr)}
-    print(results["10-shot"], flush=True)
-    train, lr = data.load_banking77("train"), args.lr
-    if args.select_lr:
-        lr, rows = select_learning_rate(train, args.select_lr, args.epochs)
-        results["selection"] = {"validation_share": 0.1, "rows": rows, "chosen_learning_rate": lr}
-    results["full"] = {"per_class": None, **fine_tune_and_score(train, test, args.epochs, lr)}
-    print(results["full"], flush=True)
+    if "10-shot" in args.settings:
+        results["10-shot"] = {"per_class": 10, **fine_tune_and_score(
+            data.load_banking77("train", per_class=10, seed=SEED), test, args.shots_epochs, args.lr)}
+        print(results["10-shot"], flush=True)
+    if "full" in args.settings:
+        train, lr = data.load_banking77("train"), args.lr
+        results.pop("selection", None)  # a new full-data result; only a selection made now may stand beside it
+        if args.select_lr:
+            lr, rows = select_learning_rate(train, args.select_lr, args.epochs)
+            results["selection"] = {"validation_share": 0.1, "rows": rows, "chosen_learning_rate": lr}
+        old = results.get("full", {})
+        if not (args.select_lr and old.get("learning_rate") == lr and old.get("epochs") == args.epochs):
+            results["full"] = {"per_class": None, **fine_tune_and_score(train, test, args.epochs, lr)}
+        print(results["full"], flush=True)
     save("quality", results)
 
 

@@ -57,8 +57,11 @@ def make_test_line() -> str:
     if not r:
         return "`make test` from a fresh clone: not timed yet (`python -m bench.make_test_time`)."
     status = "passed" if r["exit_code"] == 0 else f"FAILED (exit {r['exit_code']})"
+    notebooks = r.get("notebook_seconds", {})
+    alone = (f" (the notebooks alone: {sum(notebooks.values()) / 60:.1f} min, the slowest "
+             f"{max(notebooks, key=notebooks.get)} at {max(notebooks.values()):.0f} s)") if notebooks else ""
     return (f"`make test` from a fresh clone (commit {r['commit']}; venv, install, unit tests, every notebook in the "
-            f"smoke profile): **{r['seconds'] / 60:.0f} min**, {status}; {_machine(r['machine'])}.")
+            f"smoke profile): **{r['seconds'] / 60:.0f} min**{alone}, {status}; {_machine(r['machine'])}.")
 
 
 def quality_line() -> str:

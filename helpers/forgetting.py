@@ -194,7 +194,7 @@ def plan_for(p) -> dict[str, Any]:
     """This notebook's forgetting-experiment sizes for profile ``p`` (a helpers.runtime.Profile)."""
     return {"train_per_class": p.pick(smoke=8, workshop=16, full=40),
             "test_per_class": p.pick(smoke=3, workshop=5, full=10),
-            "n_probe": p.pick(smoke=16, workshop=38, full=38),
+            "n_probe": p.pick(smoke=16, workshop=24, full=38),
             "steps": p.pick(smoke=8, workshop=16, full=120), "batch_size": 8,
             "max_length": p.pick(smoke=64, workshop=64, full=96),
             "lr_full": 2e-4, "lr_lora": 1e-3, "lora_rank": 8, "replay_share": 0.25}

@@ -208,4 +208,4 @@ def plan_for(p: Profile) -> dict[str, int]:
     """This notebook's sizes for profile ``p``: slice, 'more data' slice, validation size, epochs."""
     return {"per_class": 2, "more_data_per_class": p.pick(smoke=8, workshop=15, full=30),
             "quick_remedies": p.name == "smoke",
-            "val_per_class": p.pick(smoke=5, workshop=10, full=20), "epochs": 40}
+            "val_per_class": p.pick(smoke=5, workshop=6, full=20), "epochs": 40}
