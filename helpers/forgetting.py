@@ -76,7 +76,7 @@ def mix_replay(domain: Sequence[Messages], replay: Sequence[Messages], share: fl
     """Domain conversations with general ones mixed in so they make up ``share`` of the result, shuffled.
 
     When the share needs more general examples than ``replay`` holds, the pool is used whole as often as needed
-    (each pass in a new order), as a replay buffer does: no example repeats more than one time more than another.
+    (each pass in a new order), as a replay buffer does, so every example is used k or k + 1 times.
     """
     if not 0 <= share < 1:
         raise ValueError(f"replay share must be in [0, 1), got {share}.")
