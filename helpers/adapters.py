@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import warnings
+from collections.abc import Iterator, Sequence
 
 import torch
 
@@ -11,6 +13,18 @@ ATTENTION_MODULES = {
     "bert": ["query", "key", "value", "attention.output.dense"],
     "llama": ["q_proj", "k_proj", "v_proj", "o_proj"],
 }
+
+
+@contextlib.contextmanager
+def peft_wrapping() -> Iterator[None]:
+    """Silence the one deprecation warning that peft 0.21 raises from its own code when it wraps a model.
+
+    ``PeftModel.__init__`` reads ``model.is_gradient_checkpointing``, which transformers 5 deprecated in favour
+    of ``is_activation_checkpointing``; nothing in this package reads it. Every other warning still shows.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield
 
 
 def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
@@ -46,7 +60,8 @@ def add_lora(model: torch.nn.Module, rank: int = 8, alpha: float | None = None, 
     config = LoraConfig(r=rank, lora_alpha=alpha if alpha is not None else 2 * rank, lora_dropout=dropout,
                         target_modules=targets, task_type=task,
                         modules_to_save=None if train_head or not is_classifier else [])
-    peft_model = get_peft_model(model, config)
+    with peft_wrapping():
+        peft_model = get_peft_model(model, config)
     if is_classifier and not train_head:
         for name, p in peft_model.named_parameters():
             if "classifier" in name or "score" in name:

@@ -1,7 +1,8 @@
 """Cache slow experiment results on disk so a re-opened notebook (or a workshop) skips the wait.
 
 Results are keyed by name, profile and the exact settings, so changing a knob
-recomputes. WORKBOOK_CACHE=off (set by `make test`) always recomputes.
+recomputes. They live under build/cache/ of the checkout (``helpers.paths``).
+WORKBOOK_CACHE=off (set by `make test`) always recomputes.
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from helpers.paths import build_dir
 from helpers.runtime import profile
 
-ROOT = Path(__file__).resolve().parent.parent / "build" / "cache"
+
+def cache_root() -> Path:
+    """The folder of cached results: build/cache in the checkout (see ``helpers.paths.build_dir``)."""
+    return build_dir() / "cache"
 
 
 def cache_enabled() -> bool:
@@ -26,9 +31,9 @@ def cache_enabled() -> bool:
 def cached(name: str, settings: dict[str, Any], compute: Callable[[], Any]) -> Any:
     """``compute()``'s JSON-serialisable result, reused from disk when name, profile and settings match."""
     digest = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:10]
-    path = ROOT / profile().name / f"{name}-{digest}.json"
+    path = cache_root() / profile().name / f"{name}-{digest}.json"
     if cache_enabled() and path.exists():
-        print(f"Using cached results from {path.relative_to(ROOT.parent.parent)} (set WORKBOOK_CACHE=off to rerun).")
+        print(f"Using cached results from {path.name} in {path.parent} (set WORKBOOK_CACHE=off to rerun).")
         return json.loads(path.read_text())["result"]
     result = compute()
     path.parent.mkdir(parents=True, exist_ok=True)

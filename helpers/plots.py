@@ -81,3 +81,23 @@ def plot_bars(frame: pd.DataFrame, x: str, y: str, hue: str | None = None, ax=No
     if percent:
         ax.yaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0))
     return ax
+
+
+def plot_step_memory(frame: pd.DataFrame, x: str = "variant", ax=None, title: str = "Memory of one training step"):
+    """Stacked bars of a training step's memory account (``helpers.memory.StepMemory`` rows) and its measured peak."""
+    ax = _axes(ax, figsize=(7, 4))
+    larger = np.maximum(frame["activations_mb"], frame["gradients_mb"])
+    parts = [("weights", frame["weights_mb"], {}), ("AdamW state", frame["optimizer_mb"], {}),
+             ("activations or gradients, the larger", larger, {}),
+             ("working memory (at most)", frame["working_mb"], {"hatch": "//", "alpha": 0.35})]
+    bottom = np.zeros(len(frame))
+    for (label, values, style), color in zip(parts, sns.color_palette(n_colors=len(parts))):
+        ax.bar(frame[x], values, bottom=bottom, label=label, color=color, **style)
+        bottom = bottom + np.asarray(values)
+    ax.scatter(frame[x], frame["measured_mb"], marker="D", color="black", zorder=5, label="measured peak")
+    for xi, top, peak in zip(frame[x], bottom, frame["measured_mb"]):
+        ax.annotate(f"{peak:.0f}", (xi, max(top, peak)), textcoords="offset points", xytext=(0, 6), ha="center",
+                    fontsize=8)
+    ax.set(title=title, ylabel="MiB", xlabel="")
+    ax.legend(fontsize=8, loc="upper left")
+    return ax

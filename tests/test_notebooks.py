@@ -19,6 +19,7 @@ def test_notebooks_are_stored_without_outputs():
 
 
 @pytest.mark.notebook
+@pytest.mark.filterwarnings("default")  # the kernel's machinery (jupyter_client, zmq) is not ours to fix
 @pytest.mark.parametrize("path", notebook_paths(), ids=lambda p: p.stem)
 def test_notebook_executes(path: Path):
     profile = os.environ.get("WORKBOOK_PROFILE", "smoke")
