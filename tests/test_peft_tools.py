@@ -51,6 +51,20 @@ def test_intent_format_scoring():
     assert pt.score_intent_replies(["intent: card_arrival", "It is blocked."], ds) == {"format": 0.5, "accuracy": 0.5}
 
 
-def test_qlora_status_explains_itself():
+def test_qlora_status_explains_itself(monkeypatch):
+    import builtins
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     ok, why = pt.qlora_status()
-    assert isinstance(ok, bool) and why
+    assert not ok and "no CUDA GPU" in why
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    real_import = builtins.__import__
+
+    def no_bitsandbytes(name, *args, **kwargs):
+        if name == "bitsandbytes":
+            raise ImportError("No module named 'bitsandbytes'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_bitsandbytes)
+    ok, why = pt.qlora_status()
+    assert not ok and "bitsandbytes is not installed" in why
