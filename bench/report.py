@@ -21,7 +21,9 @@ def _load(name: str) -> dict | None:
 
 def _machine(m: dict) -> str:
     gpu = f", {m['gpu']}" if m.get("gpu") else ""
-    return f"{m['device']}{gpu}, {m['cpu_cores']} cores, torch {m['torch']}, measured {m['date']}"
+    cpu = (f"{m['cpu_model']} ({', '.join(m['cpu_features']) or 'no AVX2'})" if m.get("cpu_model")
+           else "CPU model not recorded")
+    return f"{m['device']}{gpu}, {cpu}, {m['cpu_cores']} cores, torch {m['torch']}, measured {m['date']}"
 
 
 def runtime_table() -> str:

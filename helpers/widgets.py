@@ -6,6 +6,8 @@ widgets cannot be drawn, so it shows a static grid of the same curves instead.
 
 from __future__ import annotations
 
+import base64
+import io
 import math
 import os
 from collections.abc import Mapping
@@ -78,33 +80,44 @@ def static_grid(results: Mapping[str, dict], max_panels: int = 12):
     return fig
 
 
+def _output_for(results: Mapping[str, dict], choice: Mapping[str, Any]) -> dict:
+    """The explorer's output for one choice of axis values: a PNG of that run's curves, or a note if it is absent."""
+    run = _find(results, choice)
+    if run is None:
+        return {"output_type": "stream", "name": "stdout",
+                "text": "That combination is not in the grid; move another slider.\n"}
+    title = _title(choice, run.get("test_accuracy"))
+    ax = plot_curves(History.from_dict(run["history"]), title=title)
+    png = io.BytesIO()
+    ax.figure.savefig(png, format="png", bbox_inches="tight")
+    plt.close(ax.figure)  # drawn once, as this PNG: not again by the inline backend at the end of the cell
+    return {"output_type": "display_data", "metadata": {},
+            "data": {"image/png": base64.b64encode(png.getvalue()).decode("ascii"), "text/plain": title}}
+
+
 def explorer(results: Mapping[str, dict]):
-    """A widget: one slider per grid axis; moving one redraws that run's curves from ``results``."""
+    """A widget: a slider per grid axis with several values (else a label); a move redraws from ``results``."""
     import ipywidgets as w
-    from IPython.display import display
 
     options = _options(results)
-    sliders = {k: w.SelectionSlider(options=[(_fmt(x), x) for x in v], value=v[0], description=AXES[k],
+    # A slider's values are positions in options[k], never the grid values: a full fine-tune's rank is None,
+    # and ipywidgets reads a value of None as "nothing selected" and raises a TraitError.
+    sliders = {k: w.SelectionSlider(options=[(_fmt(x), i) for i, x in enumerate(v)], value=0, description=AXES[k],
                                     style={"description_width": "120px"}, continuous_update=False)
-               for k, v in options.items()}
+               for k, v in options.items() if len(v) > 1}
+    controls = [sliders[k] if k in sliders else
+                w.HTML(f"{AXES[k]}: <b>{_fmt(v[0])}</b>", layout=w.Layout(margin="0 2em 0 1em"))
+                for k, v in options.items()]
     out = w.Output()
 
     def redraw(_=None) -> None:
-        choice = {k: s.value for k, s in sliders.items()}
-        run = _find(results, choice)
-        with out:
-            out.clear_output(wait=True)
-            if run is None:
-                print("That combination is not in the grid; move another slider.")
-                return
-            ax = plot_curves(History.from_dict(run["history"]), title=_title(choice, run.get("test_accuracy")))
-            display(ax.figure)
-            plt.close(ax.figure)  # drawn once, inside the widget's output area
+        choice = {k: v[sliders[k].value] if k in sliders else v[0] for k, v in options.items()}
+        out.outputs = (_output_for(results, choice),)  # one update: the old plot is replaced, never blanked
 
     for s in sliders.values():
         s.observe(redraw, names="value")
     redraw()
-    return w.VBox([w.HBox(list(sliders.values())[:2]), w.HBox(list(sliders.values())[2:]), out])
+    return w.VBox([w.HBox(controls[:2]), w.HBox(controls[2:]), out])
 
 
 def show_explorer(results: Mapping[str, dict]) -> None:

@@ -6,10 +6,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import ipywidgets  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from helpers import widgets  # noqa: E402
+from helpers import overfitting, runtime, widgets  # noqa: E402
 from helpers.history import History  # noqa: E402
 
 
@@ -62,14 +63,64 @@ def test_plot_curves_marks_validation_minimum(results):
     plt.close(ax.figure)
 
 
-def test_explorer_has_a_slider_per_axis_and_redraws(results):
+def leaves(widget) -> list:
+    """Every widget inside ``widget`` that has no children, in display order."""
+    kids = getattr(widget, "children", ())
+    return [leaf for kid in kids for leaf in leaves(kid)] if kids else [widget]
+
+
+def shown(box) -> dict:
+    """The explorer's output area: its single output (asserted), as nbformat's display_data or stream dict."""
+    out = box.children[-1]
+    assert len(out.outputs) == 1, out.outputs
+    return out.outputs[0]
+
+
+def profile_grid(name: str) -> dict:
+    """The explorer's real grid for profile ``name`` (as overfitting.run_grid returns it), with fake histories."""
+    points = overfitting.grid_for(runtime.profile(name)).points()
+    return {overfitting.key(pt): dict(fake_run(pt["per_class"], pt["learning_rate"], dip_at=2 + i % 7), point=pt)
+            for i, pt in enumerate(points)}
+
+
+@pytest.mark.parametrize("name", runtime.PROFILES)
+def test_explorer_redraws_for_every_slider_position_of_every_profile(name):
+    """The live path a learner uses: build the explorer on the profile's grid, move every slider to every value."""
+    results = profile_grid(name)
+    options = widgets._options(results)
+    box = widgets.explorer(results)  # the old explorer raised a TraitError here: a slider value of None (rank)
+    controls = leaves(box)[:-1]
+    sliders = [c for c in controls if isinstance(c, ipywidgets.SelectionSlider)]
+    swept = [k for k, v in options.items() if len(v) > 1]
+    assert [s.description for s in sliders] == [widgets.AXES[k] for k in swept]
+    labels = [c.value for c in controls if isinstance(c, ipywidgets.HTML)]
+    assert labels == [f"{widgets.AXES[k]}: <b>{widgets._fmt(options[k][0])}</b>" for k in options if k not in swept]
+    first = {k: v[0] for k, v in options.items()}
+    assert shown(box)["data"]["text/plain"].startswith(widgets._title(first))
+    seen = {shown(box)["data"]["image/png"]}
+    for k, slider in zip(swept, sliders):
+        for i in [*range(1, len(options[k])), 0]:  # every value, then back to the first
+            before = shown(box)["data"]["image/png"]
+            slider.value = i
+            choice = {**first, **{a: options[a][s.value] for a, s in zip(swept, sliders)}}
+            data = shown(box)["data"]
+            assert data["text/plain"].startswith(widgets._title(choice)), (data["text/plain"], choice)
+            assert data["image/png"] != before, f"moving {slider.description} to {slider.label} did not redraw"
+            seen.add(data["image/png"])
+    assert len(seen) == 1 + sum(len(options[k]) - 1 for k in swept)  # one distinct plot per position visited
+    assert name != "smoke" or "none (all weights)" in " ".join(labels)  # the rank that broke the old slider
+    plt.close("all")
+
+
+def test_explorer_says_so_when_a_combination_is_missing(results):
+    del results["8-0.001"]
     box = widgets.explorer(results)
-    sliders = [s for row in box.children[:2] for s in row.children]
-    assert [s.description for s in sliders] == list(widgets.AXES.values())
-    assert list(sliders[0].options) == [("3", 3), ("8", 8)]  # (label, value)
-    out = box.children[2]
-    sliders[0].value = 8  # triggers a redraw from the cached histories
-    assert sliders[0].value == 8 and out is box.children[2]
+    per_class, lr = [c for c in leaves(box) if isinstance(c, ipywidgets.SelectionSlider)]
+    per_class.value, lr.value = 1, 1
+    assert shown(box) == {"output_type": "stream", "name": "stdout",
+                          "text": "That combination is not in the grid; move another slider.\n"}
+    lr.value = 0
+    assert "image/png" in shown(box)["data"]
     plt.close("all")
 
 
