@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import shlex
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 
 def run_notebooks(args: argparse.Namespace) -> int:
@@ -30,34 +34,64 @@ def run_notebooks(args: argparse.Namespace) -> int:
 
 
 def finetune(args: argparse.Namespace) -> int:
-    """Fine-tune a classifier on the user's files; a learner's mistake prints one line and exits 1."""
-    from helpers.finetune import finetune_classifier
-
+    """Fine-tune a classifier on the user's files; a mistake prints one line and exits 1, Ctrl-C exits 130."""
     try:
+        from helpers.finetune import finetune_classifier
+
         finetune_classifier(args.train, args.test, args.text_column, args.label_column, args.output,
                             epochs=args.epochs, lr=args.lr, lora_rank=None if args.full else args.lora_rank,
                             max_steps=args.max_steps, model=args.model, batch_size=args.batch_size,
-                            max_length=args.max_length, seed=args.seed)
-    except (ValueError, OSError, ModuleNotFoundError) as err:  # OSError covers missing files and models
-        print(f"error: {_cli_words(str(err))}", file=sys.stderr)
+                            max_length=args.max_length, seed=args.seed, resume=args.resume,
+                            skip_labels=args.skip_labels, checkpoint_every=args.checkpoint_every)
+    except KeyboardInterrupt as err:
+        if getattr(err, "resumable", False):
+            print(f"{err}; to continue, run: {_resume_command(args.argv)}", file=sys.stderr)
+        else:
+            print("Stopped before training began; nothing was written.", file=sys.stderr)
+        return 130
+    except Exception as err:  # a person reads this, not a program: one line, no traceback
+        if os.environ.get("WORKBOOK_TRACEBACK") == "1":
+            raise
+        known = isinstance(err, (ValueError, OSError, ModuleNotFoundError)) or type(err).__name__ == "OutOfMemoryError"
+        said = _cli_words(str(err))
+        print(f"error: {said}" if known else f"error: unexpected {type(err).__name__} ({said}); please report it "
+              "with the command you ran (WORKBOOK_TRACEBACK=1 shows where it happened).", file=sys.stderr)
         return 1
     return 0
 
 
+FLAGS = ("text_column", "label_column", "epochs", "lr", "lora_rank", "max_steps", "model", "batch_size",
+         "max_length", "seed", "skip_labels", "checkpoint_every")
+
+
 def _cli_words(message: str) -> str:
     """Say --text-column where the library's message says text_column=, and keep it to one line."""
-    for arg in ("text_column", "label_column"):
-        message = message.replace(f"{arg}=", f"--{arg.replace('_', '-')} ")
+    message = message.replace("resume=True", "--resume")
+    message = re.sub(rf"\b({'|'.join(FLAGS)})=", lambda m: f"--{m[1].replace('_', '-')} ", message)
     return " ".join(message.split())
 
 
+def _resume_command(argv: list[str] | None) -> str:
+    """The command that was run (as typed, when it came from the command line) with --resume added."""
+    words = list(sys.orig_argv) if argv is None else ["python", "-m", "helpers", *argv]
+    return shlex.join(words + ([] if "--resume" in words else ["--resume"]))
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a usage mistake as one line on stderr (exit 2), not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message}; see {self.prog} --help.\n")
+
+
 def _add_finetune_parser(sub) -> None:
-    ft = sub.add_parser("finetune-classifier", help="fine-tune a text classifier on your own CSV/JSONL files")
-    ft.add_argument("--train", required=True, help="training file (.csv or .jsonl)")
+    ft = sub.add_parser("finetune-classifier", help="fine-tune a text classifier on your own CSV/JSONL/JSON files")
+    ft.add_argument("--train", required=True, help="training file (.csv with any of , ; tab |, .jsonl or .json)")
     ft.add_argument("--test", required=True, help="test file, same columns; scored after training")
     ft.add_argument("--text-column", default="text", help="column with the texts (default: text)")
     ft.add_argument("--label-column", default="label", help="column with the labels (default: label)")
     ft.add_argument("--output", required=True, help="NEW folder for model, metrics.json and README.md")
+    ft.add_argument("--resume", action="store_true", help="continue the stopped run in --output (same settings)")
     ft.add_argument("--epochs", type=float, default=3.0)
     ft.add_argument("--lr", type=float, default=None, help="learning rate (default 5e-4 with LoRA, 5e-5 full)")
     ft.add_argument("--lora-rank", type=int, default=8, help="LoRA rank (default 8)")
@@ -67,12 +101,16 @@ def _add_finetune_parser(sub) -> None:
     ft.add_argument("--batch-size", type=int, default=16, help="examples per step on each process")
     ft.add_argument("--max-length", type=int, default=128, help="tokens kept per text (longer ones are cut)")
     ft.add_argument("--seed", type=int, default=0)
+    ft.add_argument("--skip-labels", type=lambda s: s.split(","), default=[], metavar="L1,L2",
+                    help="leave out rows with these labels, e.g. NA,None,null (by default every value is a label)")
+    ft.add_argument("--checkpoint-every", type=int, default=50, metavar="STEPS",
+                    help="optimiser steps between checkpoints (also one at every epoch end; default 50)")
     ft.set_defaults(func=finetune)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``python -m helpers`` and the ``workbook`` script."""
-    parser = argparse.ArgumentParser(prog="python -m helpers", description="Fine-tuning workbook tools.")
+    parser = _OneLineParser(prog="python -m helpers", description="Fine-tuning workbook tools.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run-notebooks", help="execute notebooks headless into a folder, timed")
     run.add_argument("--profile", default="workshop", choices=["smoke", "workshop", "full"])
@@ -82,4 +120,5 @@ def main(argv: list[str] | None = None) -> int:
     run.set_defaults(func=run_notebooks)
     _add_finetune_parser(sub)
     args = parser.parse_args(argv)
+    args.argv = argv
     return args.func(args)

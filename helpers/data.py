@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
@@ -13,6 +17,7 @@ from torch.utils.data import DataLoader
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 BANKING77_DIR = DATA_DIR / "banking77"
+CSV_SEPARATORS = ",;\t|"  # tried on the header line; the one that splits it into most columns wins
 
 
 def banking77_intents() -> list[str]:
@@ -43,31 +48,27 @@ def load_banking77(split: str, per_class: int | None = None, intents: Sequence[s
 
 def load_text_classification(path: str | Path, text_column: str = "text", label_column: str = "label",
                              label_names: Sequence[str] | None = None, per_class: int | None = None,
-                             seed: int = 0) -> Dataset:
-    """A user's CSV or JSONL file as a Dataset with ``text`` and a ClassLabel ``label``.
+                             seed: int = 0, skip_labels: Sequence[str] = ()) -> Dataset:
+    """A user's CSV, JSONL or JSON file as a Dataset with ``text`` and a ClassLabel ``label``.
 
-    ``label_names`` fixes the label order (pass the training set's names when
-    loading its test set); otherwise labels are sorted alphabetically.
+    Texts and labels are kept as the strings written ("007" and "7" are two labels; "NA" is a label);
+    rows whose label is in ``skip_labels`` are left out. ``label_names`` fixes the label order (pass
+    the training set's names when loading its test set); otherwise labels are sorted alphabetically.
     """
+    if text_column == label_column:
+        raise ValueError(f"{text_column!r} is given as both the text and the label column; pass "
+                         "text_column='<column with the texts>' and label_column='<column with the labels>'.")
     path = Path(path)
-    frame = _read_table(path)
+    frame = read_table(path)
     for role, column in (("text_column", text_column), ("label_column", label_column)):
         if column not in frame.columns:
             raise ValueError(f"column {column!r} not found in {path.name}; columns are: "
                              f"{', '.join(map(str, frame.columns))}. Pass {role}='<one of those>'.")
     frame = frame[[text_column, label_column]].rename(columns={text_column: "text", label_column: "label"})
-    empty = frame["text"].isna() | (frame["text"].astype(str).str.strip() == "")
-    nested = frame["text"].map(lambda v: isinstance(v, (list, dict)))  # JSONL lists/objects are not text
-    first_line = 2 if path.suffix.lower() == ".csv" else 1  # a CSV's line 1 is its header
-    for bad, what in ((empty, f"empty texts in column {text_column!r}"),
-                      (nested, f"lists or objects instead of text in column {text_column!r}"),
-                      (frame["label"].isna(), f"empty labels in column {label_column!r}")):
-        if bad.any():
-            rows = [int(i) + first_line for i in frame.index[bad][:5]]
-            raise ValueError(f"{path.name} has {int(bad.sum())} {what} (first at lines {rows}); "
-                             "remove or fill them.")
-    frame["text"] = frame["text"].astype(str)
-    frame["label"] = frame["label"].astype(str)
+    frame = frame[~frame["label"].isin(list(skip_labels))]
+    if frame.empty:
+        raise ValueError(f"{path.name} has no rows left once labels {list(skip_labels)} are skipped; add examples.")
+    _check_cells(frame, path, text_column, label_column)
     names = list(label_names) if label_names is not None else sorted(frame["label"].unique())
     unseen = sorted(set(frame["label"]) - set(names))
     if unseen:
@@ -76,21 +77,91 @@ def load_text_classification(path: str | Path, text_column: str = "text", label_
     return _to_dataset(frame, names, per_class, seed)
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+def _check_cells(frame: pd.DataFrame, path: Path, text_column: str, label_column: str) -> None:
+    """Every text and label must be a non-blank string (JSON lists/objects are not)."""
+    blank, nested = (lambda v: isinstance(v, str) and not v.strip()), (lambda v: not isinstance(v, str))
+    word = "examples" if path.suffix.lower() == ".json" else "lines"  # index: line (or example) numbers
+    for column, bad, what in (("text", blank, f"empty texts in column {text_column!r}"),
+                              ("text", nested, f"lists or objects instead of text in column {text_column!r}"),
+                              ("label", blank, f"empty labels in column {label_column!r}"),
+                              ("label", nested, f"lists or objects instead of a label in column {label_column!r}")):
+        rows = frame.index[frame[column].map(bad)]
+        if len(rows):
+            raise ValueError(f"{path.name} has {len(rows)} {what} (first at {word} {[int(i) for i in rows[:5]]}); "
+                             "remove or fill them.")
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A user's .csv (separator sniffed), .jsonl or .json (array of objects, or JSON lines) as strings.
+
+    The index holds each row's line number (a .json array: its example number), for error messages.
+    """
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist; check the path (relative paths start at {Path.cwd()}).")
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".jsonl", ".json"):
-        raise ValueError(f"{path.name}: use a .csv or .jsonl file (one example per row).")
-    if path.stat().st_size == 0:
-        raise ValueError(f"{path} is empty; it needs a header row and at least one example.")
+        raise ValueError(f"{path.name}: use a .csv, .jsonl or .json file (one example per row).")
+    raw = path.read_bytes()
     try:
-        frame = pd.read_csv(path) if suffix == ".csv" else pd.read_json(path, lines=True)
+        text = raw.decode("utf-8-sig")  # a byte-order mark (Excel's "CSV UTF-8") is dropped
     except UnicodeDecodeError as err:
-        raise ValueError(f"{path.name} is not UTF-8 text (byte {err.start}); re-save it as UTF-8.") from err
+        line = raw[:err.start].count(b"\n") + 1
+        raise ValueError(f"{path.name} is not UTF-8 text (byte {err.start}, line {line}); "
+                         "re-save it as UTF-8.") from None
+    if not text.strip():
+        raise ValueError(f"{path} is empty; it needs a header row and at least one example.")
+    frame = _read_csv(text, path) if suffix == ".csv" else _read_json(text, path)
     if frame.empty:
         raise ValueError(f"{path.name} has a header but no rows; add examples.")
     return frame
+
+
+def _read_csv(text: str, path: Path) -> pd.DataFrame:
+    header = text.split("\n", 1)[0]
+    sep = max(CSV_SEPARATORS, key=lambda s: len(next(csv.reader([header], delimiter=s))))  # ties: ','
+    try:  # dtype=str and no NA parsing: "007" stays "007", "NA" and "None" stay labels
+        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+    except pd.errors.ParserError as err:
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(err))
+        where = (f"line {found[2]} has {found[3]} fields but the header has {found[1]}" if found
+                 else " ".join(str(err).split()))
+        raise ValueError(f"{path.name} could not be read as CSV separated by {sep!r}: {where}; put texts that "
+                         f"contain {sep!r} in double quotes.") from None
+    frame.index = range(2, len(frame) + 2)  # line 1 is the header
+    return frame.fillna("")  # a row with fewer fields than the header
+
+
+def _read_json(text: str, path: Path) -> pd.DataFrame:
+    array = path.suffix.lower() == ".json" and text.lstrip().startswith("[")
+    if array:
+        try:
+            rows = list(enumerate(json.loads(text), start=1))
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path.name} is not valid JSON (line {err.lineno}, column {err.colno}: {err.msg}); "
+                             "fix it, or write one JSON object per line.") from None
+    else:
+        rows = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    rows.append((number, json.loads(line)))
+                except json.JSONDecodeError as err:
+                    raise ValueError(f"{path.name} line {number} is not valid JSON ({err.msg}); "
+                                     "fix or remove that line.") from None
+    for number, row in rows:
+        if not isinstance(row, dict):
+            raise ValueError(f"{path.name} {'example' if array else 'line'} {number} is not a JSON object; write "
+                             'each example as {"text": "...", "label": "..."}.')
+    cells = [{key: _json_cell(value) for key, value in row.items()} for _, row in rows]
+    return pd.DataFrame(cells, index=[number for number, _ in rows], dtype=object).fillna("")
+
+
+def _json_cell(value: Any) -> Any:
+    # Strings stay as written; numbers keep their JSON spelling (7 -> "7", 7.0 -> "7.0"); null is empty;
+    # lists and objects are kept so that the check can name them.
+    if value is None:
+        return ""
+    return value if isinstance(value, (str, list, dict)) else json.dumps(value)
 
 
 def _to_dataset(frame: pd.DataFrame, names: list[str], per_class: int | None, seed: int) -> Dataset:
@@ -113,20 +184,25 @@ def tokenize(dataset: Dataset, tokenizer, max_length: int) -> Dataset:
 
     Padding happens per batch in the collator, so short texts cost short compute.
     """
+    return tokenize_and_count(dataset, tokenizer, max_length)[0]
+
+
+def tokenize_and_count(dataset: Dataset, tokenizer, max_length: int) -> tuple[Dataset, int]:
+    """``tokenize(...)`` and how many texts were longer than ``max_length`` tokens (cut), from one tokenisation."""
     def encode(batch):
         encoded = tokenizer(batch["text"], truncation=True, max_length=max_length)
+        if encoded.encodings is not None:  # a fast tokenizer keeps what truncation cut off in .overflowing
+            encoded["truncated"] = [bool(e.overflowing) for e in encoded.encodings]
+        else:  # a slow tokenizer: measure the uncut length (a second pass, only for these)
+            lengths = tokenizer(batch["text"], truncation=False, verbose=False)["input_ids"]
+            encoded["truncated"] = [len(ids) > max_length for ids in lengths]
         encoded["labels"] = batch["label"]
         return encoded
 
     keep = [c for c in dataset.column_names if c not in ("text", "label")]
-    return dataset.map(encode, batched=True, remove_columns=["text", "label"] + keep,
-                       desc="Tokenizing", load_from_cache_file=False)
-
-
-def count_truncated(texts: Sequence[str], tokenizer, max_length: int) -> int:
-    """How many ``texts`` are longer than ``max_length`` tokens (special tokens included), i.e. get cut."""
-    lengths = tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]
-    return sum(len(ids) > max_length for ids in lengths)
+    encoded = dataset.map(encode, batched=True, remove_columns=["text", "label"] + keep,
+                          desc="Tokenizing", load_from_cache_file=False)
+    return encoded.remove_columns("truncated"), int(sum(encoded["truncated"]))
 
 
 def eval_loader(dataset, batch_size: int, collate_fn) -> DataLoader:

@@ -1,94 +1,169 @@
-"""Fine-tune a text classifier on a user's own CSV/JSONL files, end to end, into a new folder.
+"""Fine-tune a text classifier on a user's own CSV/JSONL/JSON files, end to end, into a new folder.
 
-The engine behind ``python -m helpers finetune-classifier``: load and check the
-data, load the model (bundled MiniLM by default), add LoRA, train with the one
-loop, evaluate on the test file, and write model, tokenizer, labels, metrics and
-a model card. It works unchanged under ``accelerate launch`` (only the main
-process writes files). Nothing the user owns is overwritten.
+The engine behind ``python -m helpers finetune-classifier``: check the settings and the data, claim the
+output folder (``helpers.run_folder``), load the model (bundled MiniLM by default), add LoRA, train with
+the one loop (checkpointing, so Ctrl-C or a kill loses little and ``resume=True`` continues), evaluate
+on the test file, and write model, tokenizer, labels, metrics and a model card. It works unchanged under
+``accelerate launch`` (only the main process writes files). Nothing the user owns is overwritten.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
-import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from helpers.adapters import add_lora, count_parameters
-from helpers.data import count_truncated, load_text_classification, tokenize
+from helpers.data import load_text_classification, tokenize_and_count
 from helpers.evaluation import evaluate_classifier
+from helpers.history import json_safe
 from helpers.models import load_classifier
-from helpers.training import TrainConfig, train
+from helpers.run_folder import RunFolder
+from helpers.runtime import seed_everything
+from helpers.training import TrainConfig, TrainingDiverged, TrainingInterrupted, train
 
 DEFAULT_LR = {"lora": 5e-4, "full": 5e-5}  # LoRA trains few weights from zero, so it takes a larger step
+CHECKPOINT_EVERY_STEPS = 50  # also at every epoch end: a kill loses at most this many steps
+# setting: (whole number?, smallest value, an example); every one must also be finite
+LIMITS = {"epochs": (False, 0, "3"), "lr": (False, 0, "5e-4"), "batch_size": (True, 1, "16"),
+          "max_length": (True, 2, "128"), "lora_rank": (True, 1, "8"), "max_steps": (True, 1, "100"),
+          "checkpoint_every": (True, 1, "50")}
+
+
+class RunStopped(KeyboardInterrupt):
+    """Ctrl-C stopped a run; ``resumable``: the output folder holds it and ``resume=True`` continues it."""
+
+    def __init__(self, message: str, resumable: bool):
+        super().__init__(message)
+        self.resumable = resumable
 
 
 def finetune_classifier(train_path: str | Path, test_path: str | Path, text_column: str = "text",
                         label_column: str = "label", output_dir: str | Path = "finetuned-classifier",
                         epochs: float = 3.0, lr: float | None = None, lora_rank: int | None = 8,
                         max_steps: int | None = None, model: str | Path | None = None, *,
-                        batch_size: int = 16, max_length: int = 128, seed: int = 0,
-                        progress: bool = True) -> dict[str, Any]:
+                        batch_size: int = 16, max_length: int = 128, seed: int = 0, progress: bool = True,
+                        resume: bool = False, skip_labels: Sequence[str] = (),
+                        checkpoint_every: int = CHECKPOINT_EVERY_STEPS) -> dict[str, Any]:
     """Train on ``train_path``, score on ``test_path``, write everything into the new ``output_dir``;
-    returns the metrics. ``lora_rank=None`` fine-tunes every weight; ``model`` is a hub id or folder."""
+    returns the metrics. ``lora_rank=None`` fine-tunes every weight; ``model`` is a hub id or folder;
+    ``resume=True`` continues a stopped run in ``output_dir`` (same settings and data only)."""
     start = time.perf_counter()
-    if lora_rank is not None and lora_rank < 1:
-        raise ValueError(f"LoRA rank must be a positive integer (or None for a full fine-tune), got {lora_rank}.")
-    if max_length < 2:
-        raise ValueError(f"max_length must be at least 2 tokens, got {max_length}.")
     lr = lr if lr is not None else DEFAULT_LR["full" if lora_rank is None else "lora"]
-    config = TrainConfig(learning_rate=lr, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
-                         seed=seed, progress=progress, eval_every_steps=None, restore_best=False)
-    out = check_new_output_dir(output_dir)
-    train_ds, test_ds, labels = load_train_test(train_path, test_path, text_column, label_column)
-    net, tokenizer = load_classifier(labels, model=model)
-    if lora_rank is not None:
-        net = add_lora(net, rank=lora_rank)
-    max_length = min(max_length, tokenizer.model_max_length)
-    truncated = {name: count_truncated(ds["text"], tokenizer, max_length)
-                 for name, ds in (("train", train_ds), ("test", test_ds))}
-    _say(truncation_report(truncated, len(train_ds) + len(test_ds), max_length))
-    train_tok, test_tok = tokenize(train_ds, tokenizer, max_length), tokenize(test_ds, tokenizer, max_length)
-    history = train(net, train_tok, config, tokenizer=tokenizer)
+    check_settings(epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length, lora_rank=lora_rank,
+                   max_steps=max_steps, checkpoint_every=checkpoint_every)
+    data = load_train_test(train_path, test_path, text_column, label_column, skip_labels)
+    facts = dict(model=_model_name(model), train=Path(train_path).name, test=Path(test_path).name,
+                 train_sha256=sha256_file(train_path), test_sha256=sha256_file(test_path), text_column=text_column,
+                 label_column=label_column, epochs=epochs, lr=lr, lora_rank=lora_rank, max_steps=max_steps,
+                 batch_size=batch_size, max_length=max_length, seed=seed, skip_labels=list(skip_labels))
+    settings = {k: v for k, v in facts.items() if k not in ("train", "test")}  # a moved file is still the same
+    settings.update(model=_model_id(model), processes=int(os.environ.get("WORLD_SIZE", "1")))
+    run = RunFolder.start(output_dir, settings, resume) if _is_main_process() else None
+    if run is not None and resume:
+        _say(f"Resuming the run in {run.out} from its last checkpoint." if run.has_checkpoint()
+             else f"No checkpoint in {run.out} yet: training starts from the beginning.")
+    config = TrainConfig(learning_rate=lr, epochs=epochs, max_steps=max_steps, batch_size=batch_size, seed=seed,
+                         progress=progress, eval_every_steps=None, restore_best=False,
+                         checkpoint_dir=str(RunFolder(output_dir).checkpoint_dir),
+                         checkpoint_every_steps=checkpoint_every)
+    try:
+        return _train_and_write(run, config, facts, data, model, resume, start)
+    except KeyboardInterrupt as err:
+        if run is not None:
+            run.release()
+        kept = "the last checkpoint is kept" if run is not None and run.has_checkpoint() else "no checkpoint yet"
+        raise RunStopped(str(err) if isinstance(err, TrainingInterrupted) else f"Stopped ({kept})",
+                         resumable=run is not None) from None
+    except BaseException as err:
+        if run is not None and (isinstance(err, TrainingDiverged) or not run.has_checkpoint()):
+            run.abandon()  # nothing worth resuming: the folder is as before the run
+        elif run is not None:
+            run.release()
+        raise
+
+
+def _train_and_write(run: RunFolder | None, config: TrainConfig, facts: dict[str, Any], data: tuple, model,
+                     resume: bool, start: float) -> dict[str, Any]:
+    train_ds, test_ds, labels = data
+    seed_everything(config.seed)  # the new head and LoRA start alike in every run with this seed
+    net, tokenizer = load_model(labels, model)
+    if facts["lora_rank"] is not None:
+        net = add_lora(net, rank=facts["lora_rank"])
+    max_length = min(facts["max_length"], tokenizer.model_max_length)
+    (train_tok, cut_train), (test_tok, cut_test) = (tokenize_and_count(ds, tokenizer, max_length)
+                                                    for ds in (train_ds, test_ds))
+    _say(truncation_report({"train": cut_train, "test": cut_test}, len(train_ds) + len(test_ds), max_length))
+    history = train(net, train_tok, config, tokenizer=tokenizer, resume=resume)
     metrics = evaluate_classifier(net, test_tok, tokenizer)
     trainable, total = count_parameters(net)
     metrics.update(n_train=len(train_ds), n_test=len(test_ds), n_labels=len(labels), steps=history.steps,
-                   truncated_train=truncated["train"], truncated_test=truncated["test"], max_length=max_length,
+                   truncated_train=cut_train, truncated_test=cut_test, max_length=max_length,
                    trainable_parameters=trainable, total_parameters=total,
                    train_seconds=round(history.train_seconds, 2), seconds=round(time.perf_counter() - start, 2))
-    facts = dict(model=str(model or "bundled all-MiniLM-L6-v2"), train=str(train_path), test=str(test_path),
-                 text_column=text_column, label_column=label_column, epochs=epochs, lr=lr, lora_rank=lora_rank,
-                 max_steps=max_steps, batch_size=batch_size, seed=seed)
-    if _is_main_process():
-        net = net.merge_and_unload() if lora_rank is not None else net  # a plain model: loads without peft
-        write_outputs(out, net, tokenizer, labels, metrics, facts, history)
+    if run is not None:
+        net = net.merge_and_unload() if facts["lora_rank"] is not None else net  # a plain model: loads without peft
+        write_outputs(run, net, tokenizer, labels, metrics, facts, history)
         _say(f"Accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f} on {len(test_ds)} test "
-             f"examples; model, metrics.json and README.md are in {out}/")
+             f"examples; model, metrics.json and README.md are in {run.out}/")
     _wait_for_everyone()
     return metrics
 
 
-def check_new_output_dir(output_dir: str | Path) -> Path:
-    """The output folder, if it is new or empty; otherwise a clear error (nothing is overwritten)."""
-    out = Path(output_dir).expanduser()
-    if out.is_file():
-        raise FileExistsError(f"Output {out} is an existing file; pass a new folder name.")
-    if out.is_dir() and any(out.iterdir()):
-        raise FileExistsError(f"Output folder {out} already has files; pass a new folder so nothing is overwritten.")
-    return out
+def check_settings(**values: float | int | None) -> None:
+    """Raise ValueError naming the first setting that is not a finite number in range (None: not set)."""
+    for name, value in values.items():
+        whole, smallest, example = LIMITS[name]
+        number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if value is None or number and (value >= smallest if whole else value > smallest) \
+                and (not whole or float(value).is_integer()):
+            continue
+        kind = f"a whole number of at least {smallest}" if whole else "a finite number above 0"
+        raise ValueError(f"{name}={value!r} is not allowed: it must be {kind} (for example {name}={example}).")
 
 
-def load_train_test(train_path: str | Path, test_path: str | Path, text_column: str, label_column: str):
+def load_model(labels: list[str], model: str | Path | None):
+    """(classifier, tokenizer) for ``labels``; a saved classifier for another number of labels gets a sentence."""
+    try:
+        return load_classifier(labels, model=model)
+    except RuntimeError as err:
+        if "mismatch" not in str(err):
+            raise
+        try:
+            from transformers import AutoConfig
+            heads = AutoConfig.from_pretrained(str(model)).num_labels
+        except OSError:
+            heads = "another number of"
+        raise ValueError(f"The model {model} is a classifier for {heads} labels but the training data has "
+                         f"{len(labels)}; pass model='<the model it was fine-tuned from>', or train on data with "
+                         "its labels.") from None
+
+
+def load_train_test(train_path: str | Path, test_path: str | Path, text_column: str, label_column: str,
+                    skip_labels: Sequence[str] = ()):
     """(train, test, label names): the test file is read with the training labels; needs 2+ classes."""
-    train_ds = load_text_classification(train_path, text_column, label_column)
+    train_ds = load_text_classification(train_path, text_column, label_column, skip_labels=skip_labels)
     labels = train_ds.features["label"].names
     if len(labels) < 2:
         raise ValueError(f"{Path(train_path).name} has a single label ({labels[0]!r}); a classifier needs "
                          "examples of at least two classes.")
-    test_ds = load_text_classification(test_path, text_column, label_column, label_names=labels)
+    test_ds = load_text_classification(test_path, text_column, label_column, label_names=labels,
+                                       skip_labels=skip_labels)
     return train_ds, test_ds, labels
+
+
+def sha256_file(path: str | Path) -> str:
+    """The file's sha256 (hex): names its exact contents in the model card and for a resume."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def truncation_report(truncated: dict[str, int], total: int, max_length: int) -> str:
@@ -100,21 +175,17 @@ def truncation_report(truncated: dict[str, int], total: int, max_length: int) ->
             f"(train {truncated['train']}, test {truncated['test']}); raise max_length to keep more of them.")
 
 
-def write_outputs(out: Path, net, tokenizer, labels: list[str], metrics: dict[str, Any], facts: dict[str, Any],
-                  history) -> None:
-    """Write everything into a temporary sibling folder, then rename it to ``out`` (no half-written output)."""
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+def write_outputs(run: RunFolder, net, tokenizer, labels: list[str], metrics: dict[str, Any],
+                  facts: dict[str, Any], history) -> None:
+    """Write everything into the run's staging folder, then move it into the output folder (``run.finish``)."""
+    tmp = run.staging()
     net.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
-    (tmp / "labels.json").write_text(json.dumps(labels, indent=1))
-    (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    for name, value in (("labels.json", labels), ("metrics.json", metrics)):
+        (tmp / name).write_text(json.dumps(json_safe(value), indent=1, allow_nan=False))
     history.save(tmp / "history.json")
     (tmp / "README.md").write_text(model_card(labels, metrics, facts))
-    if out.is_dir():
-        out.rmdir()  # checked empty before training; rmdir refuses if anything appeared since
-    os.replace(tmp, out)
+    run.finish(tmp)
 
 
 def model_card(labels: list[str], metrics: dict[str, Any], facts: dict[str, Any]) -> str:
@@ -124,6 +195,7 @@ def model_card(labels: list[str], metrics: dict[str, Any], facts: dict[str, Any]
 
     method = "full fine-tune" if facts["lora_rank"] is None else f"LoRA rank {facts['lora_rank']} (merged)"
     shown = ", ".join(labels[:20]) + (f", ... ({len(labels)} in all)" if len(labels) > 20 else "")
+    skipped = f"\n- Rows labelled {facts['skip_labels']} were left out." if facts["skip_labels"] else ""
     return f"""# Text classifier fine-tuned from {facts['model']}
 
 **Task**: classify a text into one of {len(labels)} labels: {shown}.
@@ -131,9 +203,9 @@ def model_card(labels: list[str], metrics: dict[str, Any], facts: dict[str, Any]
 seed {facts['seed']}; torch {torch.__version__}, transformers {transformers.__version__}.
 
 ## Data
-- Train: `{facts['train']}` ({metrics['n_train']} examples), text column `{facts['text_column']}`,
-  label column `{facts['label_column']}`.
-- Test: `{facts['test']}` ({metrics['n_test']} examples), never seen in training.
+- Train: `{facts['train']}` ({metrics['n_train']} examples, sha256 `{facts['train_sha256']}`), text column
+  `{facts['text_column']}`, label column `{facts['label_column']}`.
+- Test: `{facts['test']}` ({metrics['n_test']} examples, sha256 `{facts['test_sha256']}`), never seen in training.{skipped}
 - Texts longer than {metrics['max_length']} tokens were truncated: {metrics['truncated_train']} in train,
   {metrics['truncated_test']} in test.
 
@@ -154,6 +226,19 @@ tokenizer = AutoTokenizer.from_pretrained("<this folder>")
 It knows only these labels and the kind of text in the training file: a text about anything else still gets
 one of them. Check accuracy on fresh data before relying on it, and retrain when the topics change.
 """
+
+
+def _model_name(model: str | Path | None) -> str:
+    # For the model card: a local folder by its name only (no paths of this machine), a hub id as it is.
+    if model is None:
+        return "bundled all-MiniLM-L6-v2"
+    return f"local folder {Path(model).name}" if Path(model).expanduser().exists() else str(model)
+
+
+def _model_id(model: str | Path | None) -> str:
+    # For the resume check: which model exactly.
+    path = Path(str(model)).expanduser()
+    return str(path.resolve()) if model is not None and path.exists() else _model_name(model)
 
 
 def _is_main_process() -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,10 +75,21 @@ class History:
         return cls(**data)
 
     def save(self, path: str | Path) -> None:
-        """Write the History as JSON."""
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1))
+        """Write the History as valid JSON (a NaN or infinite loss is written as null)."""
+        Path(path).write_text(json.dumps(json_safe(self.to_dict()), indent=1, allow_nan=False))
 
     @classmethod
     def load(cls, path: str | Path) -> History:
         """Read a History written by ``save``."""
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None: strict JSON has no NaN or Infinity."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value

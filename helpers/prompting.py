@@ -98,7 +98,7 @@ def share_stating(replies: Sequence[str], value: str) -> float:
 
 def tokens(text: str) -> list[str]:
     """Word and number tokens of ``text`` (currency signs and % kept with their numbers)."""
-    return re.findall(r"[£$€]?\d[\d.,:]*%?|\w+", normalize(text))
+    return re.findall(r"[£$€]?\d+(?:[.,:]\d+)*%?|\w+", normalize(text))  # "£7.40." keeps no full stop
 
 
 def token_f1(reply: str, gold: str) -> float:

@@ -11,8 +11,11 @@ import json
 import math
 import os
 import shutil
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,9 +28,21 @@ from tqdm.auto import tqdm
 from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmup
 
 from helpers.data import eval_loader
-from helpers.history import History
+from helpers.history import History, json_safe
 
 STATE_FILE = "trainer_state.json"
+
+
+class TrainingDiverged(ValueError):
+    """The training loss became NaN or infinite: training stopped at once, since nothing after it is usable."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped training at the end of optimiser step ``step`` (after saving a checkpoint if configured)."""
+
+    def __init__(self, step: int, total_steps: int, saved: bool):
+        super().__init__(f"Stopped at step {step} of {total_steps}" + (" (checkpoint saved)" if saved else ""))
+        self.step, self.total_steps, self.saved = step, total_steps, saved
 
 
 @dataclass
@@ -148,20 +163,23 @@ class _Loop:
         self.step, self.epoch, self.batches_into_epoch = 0, 0, 0
         self.best_loss, self.best_state, self.bad_evals = math.inf, None, 0
         self.batch_size, self.grad_accum = config.batch_size, config.grad_accum_steps  # halved/doubled on OOM
+        self.ctrl_c = {"asked": False}  # set by a Ctrl-C during run()
 
     # --- the loop -----------------------------------------------------------------
     def run(self) -> History:
         cfg, acc = self.config, self.acc
-        bar = tqdm(total=self.total_steps, initial=self.step, desc="Training", unit="step",
-                   disable=not (cfg.progress and acc.is_main_process))
         start = time.perf_counter() - self.history.train_seconds
         if cfg.eval_at_start and self.step == 0:
             self.evaluate()
         stop = self.step >= self.total_steps
-        while not stop:
-            stop = self.run_epoch(bar)
-            self.epoch, self.batches_into_epoch = self.epoch + 1, 0
-        bar.close()
+        # The bar closes even when training stops with an error, so a message after it starts on a fresh line.
+        with tqdm(total=self.total_steps, initial=self.step, desc="Training", unit="step",
+                  disable=not (cfg.progress and acc.is_main_process)) as bar, \
+                _ctrl_c_at_step_end(acc.num_processes == 1) as self.ctrl_c:
+            while not stop:
+                stop = self.run_epoch(bar)
+                self.epoch, self.batches_into_epoch = self.epoch + 1, 0
+        self.stop_if_asked()
         self.history.train_seconds = time.perf_counter() - start
         if cfg.restore_best and self.best_state is not None and self.history.best_step != self.step:
             self.acc.unwrap_model(self.model).load_state_dict(self.best_state, strict=False)
@@ -192,16 +210,27 @@ class _Loop:
                 continue
             self.step += 1
             step_loss = acc.reduce(running, "mean").item()  # .item() syncs with the device once per step
+            if not math.isfinite(step_loss):
+                raise TrainingDiverged(f"Training diverged at step {self.step}: the loss became {step_loss}, most "
+                                       f"likely because the learning rate ({cfg.learning_rate:g}) is too high; "
+                                       "lower it about 10 times and train again.")
             running.zero_()
             self.history.log_train(self.step, self.epoch, step_loss, self.scheduler.get_last_lr()[0],
                                    len(batch["labels"]) * self.grad_accum * acc.num_processes)
             bar.update(1)
             bar.set_postfix(loss=f"{step_loss:.3f}")
+            self.stop_if_asked()
             if self.step_ends_stage(bar):
                 return True
         if self.config.eval_every_steps is None and not self.evaluated_at(self.step):
             return self.evaluate_and_maybe_stop(bar)
         return False
+
+    def stop_if_asked(self) -> None:
+        """After a Ctrl-C: checkpoint at this step boundary (a consistent state) and stop."""
+        if self.ctrl_c["asked"]:
+            self.save_checkpoint()
+            raise TrainingInterrupted(self.step, self.total_steps, saved=bool(self.config.checkpoint_dir))
 
     def micro_step(self, batch) -> torch.Tensor:
         """Forward and backward on one micro-batch; the optimiser steps on every grad_accum-th call."""
@@ -302,7 +331,7 @@ class _Loop:
             state = {"step": self.step, "epoch": self.epoch, "batches_into_epoch": self.batches_into_epoch,
                      "best_loss": self.best_loss, "bad_evals": self.bad_evals, "history": self.history.to_dict(),
                      "batch_size": self.batch_size, "grad_accum_steps": self.grad_accum}
-            (tmp / STATE_FILE).write_text(json.dumps(state))
+            (tmp / STATE_FILE).write_text(json.dumps(json_safe(state), allow_nan=False))  # best_loss inf: null
             if self.best_state is not None:
                 from safetensors.torch import save_file
                 save_file({k: v.contiguous() for k, v in self.best_state.items()}, str(tmp / "best.safetensors"))
@@ -322,17 +351,43 @@ class _Loop:
             folder = old  # killed between the two renames of save_checkpoint: the previous one is whole
         if not self.config.checkpoint_dir or not (folder / STATE_FILE).exists():
             return
-        self.acc.load_state(str(folder))
-        state = json.loads((folder / STATE_FILE).read_text())
+        try:
+            self.acc.load_state(str(folder))
+            state = json.loads((folder / STATE_FILE).read_text())
+            self.history = History.from_dict(state["history"])
+        except Exception as err:  # a truncated safetensors file, a half-written state, a missing optimiser file
+            raise ValueError(f"The checkpoint in {folder} is damaged or incomplete ({type(err).__name__}); delete "
+                             "that folder to train from the start.") from err
         self.step, self.epoch, self.batches_into_epoch = state["step"], state["epoch"], state["batches_into_epoch"]
-        self.best_loss, self.bad_evals = state["best_loss"], state["bad_evals"]
-        self.history = History.from_dict(state["history"])
+        self.best_loss = math.inf if state["best_loss"] is None else state["best_loss"]  # JSON has no inf
+        self.bad_evals = state["bad_evals"]
         self.batch_size = state.get("batch_size", self.batch_size)
         self.grad_accum = state.get("grad_accum_steps", self.grad_accum)
         self.acc.gradient_accumulation_steps = self.grad_accum
         if (folder / "best.safetensors").exists():
             from safetensors.torch import load_file
             self.best_state = load_file(str(folder / "best.safetensors"))
+
+
+@contextmanager
+def _ctrl_c_at_step_end(enabled: bool) -> Iterator[dict[str, bool]]:
+    # The first Ctrl-C only sets a flag, read at the next step end, so a checkpoint never holds half a step;
+    # a second Ctrl-C stops at once. Several processes would not see the flag at the same step: not there.
+    flag = {"asked": False}
+    if not (enabled and threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+        yield flag
+        return
+
+    def ask(signum, frame) -> None:
+        flag["asked"] = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, ask)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -39,11 +41,22 @@ def test_error_table_groups_by_pair():
 
 
 def test_latency_and_cost():
-    stats = analysis.measure_latency(lambda batch: [len(t) for t in batch], ["x"] * 10, batch_size=4)
-    assert stats["queries"] == 10 and stats["queries_per_s"] > 0 and stats["ms_per_query"] >= 0
+    calls = []
+
+    def predict(batch):  # at least 5 ms per batch
+        calls.append(list(batch))
+        time.sleep(0.005)
+
+    texts = [f"t{i}" for i in range(10)]
+    stats = analysis.measure_latency(predict, texts, batch_size=4)
+    assert calls == [texts[:4]] * 2 + [texts[:4], texts[4:8], texts[8:]]  # 2 warm-up calls, then every text once
+    assert stats["queries"] == 10 and stats["batch_size"] == 4
+    assert stats["ms_per_query"] >= 3 * 5 / 10 and stats["p50_batch_ms"] >= 5  # 3 timed batches of >= 5 ms
+    assert stats["queries_per_s"] == pytest.approx(1000 / stats["ms_per_query"])
     # $3.60 per hour = $0.001 per second; at 1 query/s a thousand queries cost $1.
     assert analysis.cost_per_1k(1.0, 3.60) == pytest.approx(1.0)
-    with pytest.raises(ValueError):
+    assert analysis.cost_per_1k(2.0, 3.60) == pytest.approx(0.5)  # twice the throughput, half the cost
+    with pytest.raises(ValueError, match="queries_per_second must be > 0"):
         analysis.cost_per_1k(0, 1.0)
 
 

@@ -113,3 +113,5 @@ def test_train_writer_trains_only_the_adapter(parts):
     changed = [n for n, w in model.named_parameters() if "lora_" not in n and
                not torch.equal(w, frozen[n.replace("base_model.model.", "").replace(".base_layer", "")])]
     assert not changed, changed[:3]
+    lora_b = [w for n, w in model.named_parameters() if "lora_B" in n]
+    assert lora_b and any(torch.count_nonzero(w) for w in lora_b)  # the adapter moved off its zero init

@@ -13,7 +13,8 @@ def test_softmax_rows_sum_to_one_and_temperature_flattens():
     p = calibration.softmax(logits)
     assert np.allclose(p.sum(axis=1), 1) and np.isfinite(p).all()
     assert calibration.softmax(logits, temperature=4.0)[0].max() < p[0].max()
-    with pytest.raises(ValueError):
+    assert np.allclose(calibration.softmax(logits, temperature=2.0), calibration.softmax(logits / 2))
+    with pytest.raises(ValueError, match="temperature must be > 0"):
         calibration.softmax(logits, temperature=0)
 
 
@@ -26,6 +27,10 @@ def test_reliability_bins_and_ece_exact():
     assert top["count"] == 2 and top["accuracy"] == 0.5 and top["mean_confidence"] == pytest.approx(0.95)
     # ECE = 0.5 * |0.5 - 0.95| + 0.5 * |1.0 - 0.55| = 0.45
     assert calibration.expected_calibration_error(conf, correct) == pytest.approx(0.45)
+    # Bins weigh by their counts: 3 at 0.95 (1 right), 1 at 0.55 (right) -> 0.75 * |1/3 - 0.95| + 0.25 * 0.45 = 0.575
+    uneven = calibration.expected_calibration_error(np.array([0.95, 0.95, 0.95, 0.55]),
+                                                   np.array([True, False, False, True]))
+    assert uneven == pytest.approx(0.575)
 
 
 def test_perfectly_calibrated_has_zero_ece():

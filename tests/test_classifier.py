@@ -18,8 +18,11 @@ def test_fine_tune_learns_scores_and_repeats(tmp_path):
     net, tok, history = run()
     assert history.evals[-1]["accuracy"] > 0.9 and history.evals[-1]["eval_loss"] < history.evals[0]["eval_loss"]
     assert [r["loss"] for r in run()[2].train] == [r["loss"] for r in history.train]  # same seed, same head and run
-    weighted, _, _ = run(weights=torch.tensor([1.0, 3.0, 1.0, 1.0]))
-    assert isinstance(weighted, classifier.WeightedLossClassifier)
+    weights = torch.tensor([1.0, 3.0, 1.0, 1.0])
+    weighted, _, weighted_history = run(weights=weights)
+    assert isinstance(weighted, classifier.WeightedLossClassifier) and torch.equal(weighted.weights, weights)
+    # Same seed, data and head: only the class weights differ, so the training losses must too.
+    assert [r["loss"] for r in weighted_history.train] != [r["loss"] for r in history.train]
 
 
 def test_weighted_loss_wrapper_equals_plain_loss_with_unit_weights():

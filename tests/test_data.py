@@ -42,7 +42,9 @@ def test_user_csv_loads_with_named_columns(tmp_path):
 def test_user_jsonl_loads(tmp_path):
     path = tmp_path / "tickets.jsonl"
     path.write_text('{"text": "a", "label": "x"}\n{"text": "b", "label": "y"}\n')
-    assert len(data.load_text_classification(path)) == 2
+    ds = data.load_text_classification(path)
+    names = ds.features["label"].names
+    assert names == ["x", "y"] and sorted(zip(ds["text"], (names[i] for i in ds["label"]))) == [("a", "x"), ("b", "y")]
 
 
 def test_wrong_column_lists_columns_and_argument(tmp_path):

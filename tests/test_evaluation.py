@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from helpers import data, evaluation
 from tests.tiny import tiny_classifier, tokenizer, two_class_dataset
@@ -20,9 +21,17 @@ def test_unknown_metric_lists_available():
 def test_predict_logits_shapes_and_order():
     tok = tokenizer()
     ds = data.tokenize(two_class_dataset(repeat=1), tok, 16)
-    logits, labels = evaluation.predict_logits(tiny_classifier(), ds, tok, batch_size=3)
+    model = tiny_classifier()  # in training mode: dropout on
+    logits, labels = evaluation.predict_logits(model, ds, tok, batch_size=3)  # padded batches of 3
     assert logits.shape == (8, 2)
     assert labels.tolist() == list(ds["labels"])
+    assert model.training  # restored
+    # Row i is example i alone through the model in eval mode: same order, padding masked, no dropout.
+    model.eval()
+    with torch.no_grad():
+        one_by_one = [model(**{k: torch.tensor([ds[i][k]]) for k in ("input_ids", "token_type_ids", "attention_mask")})
+                      .logits[0] for i in range(len(ds))]
+    np.testing.assert_allclose(logits, torch.stack(one_by_one).numpy(), atol=1e-5)
 
 
 def test_confusion_matrix_counts():

@@ -109,10 +109,12 @@ def test_score_answers_and_side_by_side():
 def test_train_voice_adapter_trains_only_lora_and_lowers_loss(tokenizer):
     model = tiny_lm(len(tokenizer))
     settings = I.VoiceSettings(rank=4, steps=6, learning_rate=1e-2, max_length=64, batch_size=4)
-    rows = I.load_brand_voice("train")[:8]
+    rows = I.load_brand_voice("train")[:4]  # one batch: every step sees the same examples, so losses compare
     peft_model, history = I.train_voice_adapter(model, tokenizer, rows, settings, tasks=["voice"])
     trainable = [n for n, p in peft_model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
-    assert history.steps == 6 and history.train[-1]["loss"] < history.train[0]["loss"]
+    losses = [r["loss"] for r in history.train]
+    # Measured: 10.800 -> 10.768 in 6 steps, falling at every step; with a learning rate near 0 it stays at 10.800.
+    assert history.steps == 6 and all(b < a for a, b in zip(losses, losses[1:])) and losses[0] - losses[-1] > 0.01
     with pytest.raises(ValueError, match="No training rows"):
         I.train_voice_adapter(tiny_lm(len(tokenizer)), tokenizer, [], settings)

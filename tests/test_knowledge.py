@@ -89,6 +89,8 @@ def test_sample_questions_is_reproducible(kb):
     heldout = kb[2]
     a, b = knowledge.sample_questions(heldout, 12, seed=1), knowledge.sample_questions(heldout, 12, seed=1)
     assert a == b and len(a) == 12
+    assert a == [q for q in heldout if q in a]  # distinct questions of the file, in file order
+    assert len({q["id"] for q in a}) == 12 and knowledge.sample_questions(heldout, 12, seed=2) != a
     assert knowledge.sample_questions(heldout, None) == heldout
 
 

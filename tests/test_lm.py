@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from helpers import lm, models
 from transformers import AutoTokenizer
@@ -34,4 +35,9 @@ def test_collator_pads_labels_with_ignore_index(chat_tok):
     ds = lm.text_examples(["short", "a much longer piece of text here"], chat_tok, 32)
     batch = lm.lm_collator(chat_tok)([ds[0], ds[1]])
     assert batch["input_ids"].shape == batch["labels"].shape
-    assert (batch["labels"][0] == lm.IGNORE_INDEX).sum() > 0
+    real = batch["attention_mask"].bool()
+    pads = len(ds[1]["input_ids"]) - len(ds[0]["input_ids"])
+    assert pads > 0 and (~real[0]).sum() == pads and real[1].all()
+    # Real tokens keep their labels (= input ids for plain text); every padded position is ignored by the loss.
+    assert torch.equal(batch["labels"][real], batch["input_ids"][real])
+    assert (batch["labels"][~real] == lm.IGNORE_INDEX).all()

@@ -44,10 +44,16 @@ def test_set_dropout_changes_every_dropout_layer():
 def test_remedies_change_one_thing_each():
     base = O.SliceSettings()
     fields = base.__dataclass_fields__
-    for name, s in O.remedies(base, more_data_per_class=8).items():
-        changed = {f for f in fields if getattr(s, f) != getattr(base, f)}
-        assert len(changed) <= 2, (name, changed)  # early stopping = patience + restore; more data = size + epochs
-    assert O.remedies(base, 8)["lower LR (÷10)"].learning_rate == pytest.approx(base.learning_rate / 10)
+    changed = {name: {f for f in fields if getattr(s, f) != getattr(base, f)}
+               for name, s in O.remedies(base, more_data_per_class=8).items()}
+    assert changed == {"baseline (overfits)": set(), "early stopping": {"early_stopping_patience", "restore_best"},
+                       "weight decay 1.0": {"weight_decay"}, "dropout 0.3": {"dropout"},
+                       "lower LR (÷10)": {"learning_rate"}, "LoRA r=4 instead of all weights": {"rank"},
+                       "more data (8/intent, same steps)": {"per_class", "epochs"}}
+    remedies = O.remedies(base, 8)
+    assert remedies["lower LR (÷10)"].learning_rate == pytest.approx(base.learning_rate / 10)
+    more = remedies["more data (8/intent, same steps)"]
+    assert more.per_class * more.epochs == base.per_class * base.epochs  # 8 x 10 = 2 x 40 examples seen
 
 
 def test_grid_points_cover_every_combination():
@@ -81,12 +87,18 @@ def test_summarize_measures_the_overfit_gap():
     assert O.turning_point(History.from_dict(fake_run([3.0, 2.0, 2.5])["history"])) == 1
 
 
-def test_run_slice_trains_and_grid_reuses_known_runs(slice_data):
+def test_run_slice_trains_and_grid_reuses_known_runs(slice_data, monkeypatch):
     settings = O.SliceSettings(per_class=2, epochs=2, rank=2, batch_size=4, learning_rate=1e-3, evals_per_epoch=1.0)
     run = O.run_slice(settings, slice_data)
     h = History.from_dict(run["history"])
-    assert run["train_size"] == 4 and h.steps == 2 and len(h.evals) == 3  # step 0 and after each epoch
+    assert run["train_size"] == 4 and h.steps == 2 and [r["step"] for r in h.evals] == [0, 1, 2]  # start, epochs
+    assert h.evals[-1]["eval_loss"] != h.evals[0]["eval_loss"]  # the weights moved
     assert 0 <= run["test_accuracy"] <= 1
-    grid = O.Grid((2,), (1e-3,), (2,), (2,))
+    # A known point must come from `done`; only the new point trains (a fake run_slice records what trains).
+    trained = []
+    monkeypatch.setattr(O, "run_slice", lambda s, sd: trained.append(s) or {"history": {}, "test_accuracy": 0.0})
+    grid = O.Grid((2,), (1e-3, 1e-4), (2,), (2,))
     results = O.run_grid(grid, replace(settings, per_class=9), slice_data, done=[run])
-    assert next(iter(results.values()))["history"] == run["history"]  # reused, not retrained
+    assert trained == [replace(settings, learning_rate=1e-4)]
+    reused = results[O.key({"per_class": 2, "learning_rate": 1e-3, "epochs": 2, "rank": 2})]
+    assert reused["history"] is run["history"] and reused["test_accuracy"] == run["test_accuracy"]

@@ -36,9 +36,17 @@ def test_abstention_and_hallucination():
     right = prompting.score_answer("It costs £7.40.", "£7.40")
     unsure = prompting.score_answer("I'm sorry, I don't know that.", "£7.40")
     wrong = prompting.score_answer("A replacement card costs £5.", "£7.40")
-    assert right == {"correct": True, "f1": right["f1"], "abstained": False, "hallucinated": False}
-    assert unsure["abstained"] and not unsure["hallucinated"]
-    assert wrong["hallucinated"] and not wrong["correct"]
+    flags = lambda score: {k: score[k] for k in ("correct", "abstained", "hallucinated")}  # noqa: E731
+    assert set(right) == {"correct", "f1", "abstained", "hallucinated"}
+    assert flags(right) == {"correct": True, "abstained": False, "hallucinated": False}
+    assert flags(unsure) == {"correct": False, "abstained": True, "hallucinated": False}
+    assert flags(wrong) == {"correct": False, "abstained": False, "hallucinated": True}
+
+
+def test_token_f1_of_a_right_answer_ending_a_sentence():
+    # "It costs £7.40." against "£7.40": 1 of 3 reply tokens, 1 of 1 gold token -> F1 = 2 * 1/3 * 1 / (4/3) = 0.5
+    assert prompting.score_answer("It costs £7.40.", "£7.40")["f1"] == pytest.approx(0.5)
+    assert prompting.tokens("It is 50%. Then 3,000, or 12:30.") == ["it", "is", "50%", "then", "3,000", "or", "12:30"]
 
 
 def test_score_answers_means():
@@ -46,6 +54,7 @@ def test_score_answers_means():
     assert out["accuracy"] == pytest.approx(1 / 3)
     assert out["hallucination_rate"] == pytest.approx(1 / 3)
     assert out["abstention_rate"] == pytest.approx(1 / 3)
+    assert out["token_f1"] == pytest.approx(1 / 3)  # 1.0, 0.0, 0.0
     with pytest.raises(ValueError, match="one gold per reply"):
         prompting.score_answers(["a"], [])
 
@@ -88,16 +97,30 @@ def tiny_chat():
     return LlamaForCausalLM(config).eval(), tok
 
 
-def test_evaluate_prompts_and_classify_plumbing(tiny_chat):
+def test_evaluate_prompts_and_classify_plumbing(tiny_chat, monkeypatch):
+    from helpers import generation
+
     model, tok = tiny_chat
-    train = knowledge.load_qa("train")[:3]
-    replies, scores = prompting.evaluate_prompts(model, tok, [prompting.zero_shot(q["question"]) for q in train],
-                                                 [q["answer"] for q in train], max_new_tokens=4, batch_size=2)
-    assert len(replies) == 3 and set(scores) == {"accuracy", "hallucination_rate", "abstention_rate", "token_f1",
-                                                 "seconds_per_answer"}
-    preds, seconds = prompting.classify_by_prompting(model, tok, ["where is my card", "I lost it"],
-                                                     ["card_arrival", "lost_or_stolen_card"])
-    assert len(preds) == 2 and all(-1 <= p < 2 for p in preds) and seconds > 0
+    train = list({q["answer"]: q for q in knowledge.load_qa("train")}.values())[:3]  # 3 different answers
+    convs, golds = [prompting.zero_shot(q["question"]) for q in train], [q["answer"] for q in train]
+    replies, scores = prompting.evaluate_prompts(model, tok, convs, golds, max_new_tokens=4, batch_size=2)
+    assert replies == generation.generate(model, tok, convs, max_new_tokens=4)  # greedy, in order
+    assert scores["seconds_per_answer"] > 0
+    # Each reply is scored against its own gold: scripted replies in place of the random model's.
+    scripted = [f"It is {golds[0]}.", golds[1], "I don't know."]  # right, right, abstains
+    monkeypatch.setattr(prompting, "timed_generate", lambda *args, **kw: (scripted, 0.25))
+    _, scores = prompting.evaluate_prompts(model, tok, convs, golds)
+    assert (scores["accuracy"], scores["abstention_rate"], scores["seconds_per_answer"]) == (2 / 3, 1 / 3, 0.25)
+    assert scores["hallucination_rate"] == 0
+    # Replies are parsed in order, one intent per text.
+    seen = []
+    monkeypatch.setattr(prompting, "timed_generate", lambda m, t, c, **kw: seen.append(c) or (
+        ["Label: lost or stolen card", "the weather", "card arrival"], 0.5))
+    intents = ["card_arrival", "lost_or_stolen_card"]
+    texts = ["I lost it", "hello", "where is my card"]
+    preds, seconds = prompting.classify_by_prompting(model, tok, texts, intents)
+    assert preds == [1, -1, 0] and seconds == 0.5
+    assert seen == [[prompting.intent_prompt(t, intents, ()) for t in texts]]
 
 
 def test_qa_conversation_masks_prompt(tiny_chat):

@@ -5,6 +5,8 @@ One test per row of the table in docs/reliability.md.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import socket
 import sys
@@ -18,10 +20,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_resume import LABELS, make_tiny_model, run_tiny  # noqa: E402
 
 from helpers.adapters import add_lora
-from helpers.data import count_truncated, load_text_classification
-from helpers.finetune import check_new_output_dir, finetune_classifier, load_train_test
+from datasets import Dataset
+
+from helpers.data import load_text_classification, tokenize_and_count
+from helpers.finetune import finetune_classifier, load_train_test
+from helpers.history import History
 from helpers.models import load_classifier
-from helpers.training import TrainConfig
+from helpers.run_folder import RunFolder
+from helpers.training import TrainConfig, TrainingDiverged
 
 PACKAGE = Path(__file__).resolve().parent.parent / "helpers"
 
@@ -37,6 +43,11 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def write(path: Path, text: str | bytes) -> Path:
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
     return path
+
+
+def strict_json(text: str):
+    """Parse as strict JSON: bare NaN / Infinity (which Python's json writes by default) fail."""
+    return json.loads(text, parse_constant=lambda word: pytest.fail(f"{word} is not JSON"))
 
 
 # --- bad input: one test per table row ---------------------------------------------------------------
@@ -87,7 +98,7 @@ def test_a_single_class(tmp_path):
 
 
 def test_non_utf8_bytes(tmp_path):
-    with pytest.raises(ValueError, match=r"latin.csv is not UTF-8 text .*re-save it as UTF-8"):
+    with pytest.raises(ValueError, match=r"latin.csv is not UTF-8 text \(byte 14, line 2\); re-save it as UTF-8"):
         load_text_classification(write(tmp_path / "latin.csv", b"text,label\ncaf\xe9,x\nhi,y\n"))
     with pytest.raises(ValueError, match="is not UTF-8"):
         load_text_classification(write(tmp_path / "latin.jsonl", b'{"text": "caf\xe9", "label": "x"}\n'))
@@ -95,10 +106,11 @@ def test_non_utf8_bytes(tmp_path):
 
 def test_texts_over_the_max_length_are_truncated_and_counted(tiny_dir):
     _, tokenizer = load_classifier(LABELS, model=tiny_dir)
-    texts = ["short", "word " * 500, "word " * 10]
-    assert count_truncated(texts, tokenizer, 16) == 1
-    assert count_truncated(texts, tokenizer, 8) == 2
-    assert len(tokenizer(texts[1], truncation=True, max_length=16)["input_ids"]) == 16
+    texts = Dataset.from_dict({"text": ["short", "word " * 500, "word " * 10, "word " * 6], "label": [0, 1, 0, 1]})
+    for max_length, cut in ((16, 1), (8, 2), (7, 3)):  # "word " * 6 is 8 tokens with [CLS] and [SEP]
+        tokens, n = tokenize_and_count(texts, tokenizer, max_length)
+        assert n == cut and max(len(ids) for ids in tokens["input_ids"]) == max_length
+        assert tokens.column_names == ["input_ids", "token_type_ids", "attention_mask", "labels"]
 
 
 def test_a_model_path_that_does_not_exist(tmp_path):
@@ -120,7 +132,7 @@ def test_lora_rank_zero(tiny_dir, tmp_path):
     model, _ = load_classifier(LABELS, model=tiny_dir)
     with pytest.raises(ValueError, match="LoRA rank must be a positive integer"):
         add_lora(model, rank=0)
-    with pytest.raises(ValueError, match="LoRA rank must be a positive integer"):  # before any file is read
+    with pytest.raises(ValueError, match="lora_rank=0 is not allowed"):  # before any file is read
         finetune_classifier("missing.csv", "missing.csv", output_dir=tmp_path / "out", lora_rank=0)
 
 
@@ -129,13 +141,96 @@ def test_nothing_the_user_owns_is_overwritten(tmp_path, tiny_dir):
     mine.mkdir()
     (mine / "notes.txt").write_text("keep me")
     with pytest.raises(FileExistsError, match="already has files"):
-        check_new_output_dir(mine)
+        RunFolder.start(mine, {})
     with pytest.raises(FileExistsError, match="existing file"):
-        check_new_output_dir(mine / "notes.txt")
+        RunFolder.start(mine / "notes.txt", {})
+    with pytest.raises(FileNotFoundError, match="no unfinished run, so there is nothing to resume"):
+        RunFolder.start(mine, {}, resume=True)
     with pytest.raises(ValueError, match="not a training checkpoint"):
         run_tiny(tiny_dir, checkpoint_dir=mine, max_steps=1)
     assert [p.name for p in mine.iterdir()] == ["notes.txt"] and (mine / "notes.txt").read_text() == "keep me"
-    assert check_new_output_dir(tmp_path / "new") == tmp_path / "new"
+    run = RunFolder.start(tmp_path / "new", {"lr": 1})
+    assert [p.name for p in run.out.iterdir()] == [".in-progress"] and run.checkpoint_dir.parent == run.work
+    run.abandon()
+    assert not (tmp_path / "new").exists()  # it made the folder, so it removes it; mine is never touched
+
+
+# --- the files a user brings: separators, JSON, labels as written ------------------------------------------
+@pytest.mark.parametrize("sep", [",", ";", "\t", "|"])
+def test_csv_separator_is_sniffed(tmp_path, sep):
+    rows = [f"text{sep}label", f'"hello, there; you|x"{sep}a', f"bye{sep}b"]  # quoted text holds the others
+    data = load_text_classification(write(tmp_path / "sep.csv", "\n".join(rows) + "\n"))
+    assert sorted(data["text"]) == ["bye", "hello, there; you|x"] and data.features["label"].names == ["a", "b"]
+
+
+def test_csv_rows_with_extra_fields_name_the_line_and_the_separator(tmp_path):
+    with pytest.raises(ValueError, match=r"bad.csv could not be read as CSV separated by ';': line 3 has 3 fields but "
+                                         r"the header has 2; put texts that contain ';' in double quotes"):
+        load_text_classification(write(tmp_path / "bad.csv", "text;label\nhi;a\nho;hum;b\n"))
+
+
+def test_a_broken_jsonl_line_is_named(tmp_path):
+    with pytest.raises(ValueError, match=r"broken.jsonl line 3 is not valid JSON \(Expecting .*\); fix or remove"):
+        load_text_classification(write(tmp_path / "broken.jsonl", '{"text": "a", "label": "x"}\n\n'
+                                                                  '{"text": "b", "label": "y"\n'))
+    with pytest.raises(ValueError, match=r"list.jsonl line 2 is not a JSON object"):
+        load_text_classification(write(tmp_path / "list.jsonl", '{"text": "a", "label": "x"}\n["b", "y"]\n'))
+
+
+def test_a_json_array_of_objects_is_read(tmp_path):
+    data = load_text_classification(write(tmp_path / "a.json", '[{"text": "a", "label": "x"},\n'
+                                                              ' {"text": "b", "label": "y"}]'))
+    assert sorted(data["text"]) == ["a", "b"] and data.features["label"].names == ["x", "y"]
+    lines = load_text_classification(write(tmp_path / "lines.json", '{"text": "a", "label": "x"}\n'
+                                                                    '{"text": "b", "label": "y"}\n'))
+    assert len(lines) == 2  # a .json file of JSON lines is read as such
+    with pytest.raises(ValueError, match=r"bad.json is not valid JSON \(line 2, column 1: .*\); fix it"):
+        load_text_classification(write(tmp_path / "bad.json", '[{"text": "a", "label": "x"},\n]'))
+    with pytest.raises(ValueError, match=r"empty.json has 1 empty labels in column 'label' \(first at examples \[2\]"):
+        load_text_classification(write(tmp_path / "empty.json", '[{"text": "a", "label": "x"}, {"text": "b"}]'))
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_labels_and_texts_are_the_strings_written(tmp_path, suffix):
+    rows = [("007", "007"), ("7", "7"), ("NA", "NA"), ("None", "None"), ("null", "null"), ("1.50", "1.5"),
+            ("flag", "true")]
+    if suffix == ".csv":
+        text = "text,label\n" + "".join(f"{t},{label}\n" for t, label in rows)
+    else:  # JSON numbers and booleans keep their JSON spelling; quoted strings stay exactly as they are
+        text = "".join(json.dumps({"text": t, "label": label}) + "\n" for t, label in rows[:5])
+        text += '{"text": "1.50", "label": 1.5}\n{"text": "flag", "label": true}\n'
+    data = load_text_classification(write(tmp_path / f"labels{suffix}", text))
+    names = data.features["label"].names
+    assert sorted(names) == sorted(["007", "7", "NA", "None", "null", "1.5", "true"])
+    assert sorted(data["text"]) == sorted(t for t, _ in rows)  # "007" stays "007", "NA" stays "NA"
+    kept = load_text_classification(tmp_path / f"labels{suffix}", skip_labels=["NA", "None", "null"])
+    assert sorted(kept.features["label"].names) == ["007", "1.5", "7", "true"] and len(kept) == 4
+    with pytest.raises(ValueError, match="empty labels"):  # an empty cell is still a mistake
+        load_text_classification(write(tmp_path / "blank.csv", "text,label\na,NA\nb, \n"))
+
+
+def test_the_same_column_for_text_and_label(tmp_path):
+    with pytest.raises(ValueError, match="'intent' is given as both the text and the label column"):
+        load_text_classification(write(tmp_path / "t.csv", "intent\nx\n"), "intent", "intent")
+
+
+# --- a run that diverges stops at once, and every JSON file stays valid -----------------------------------
+def test_divergence_stops_training_at_once(tiny_dir, tmp_path):
+    with pytest.raises(TrainingDiverged, match=r"Training diverged at step 2: the loss became nan, most likely "
+                                               r"because the learning rate \(1e\+06\) is too high"):
+        run_tiny(tiny_dir, learning_rate=1e6, checkpoint_dir=tmp_path / "ckpt", checkpoint_every_steps=1)
+    state = strict_json((tmp_path / "ckpt" / "trainer_state.json").read_text())  # step 1's, before it diverged
+    assert state["step"] == 1 and state["best_loss"] is None  # no evaluation yet: inf, written as null
+    assert all(math.isfinite(r["loss"]) for r in state["history"]["train"])
+
+
+def test_json_files_are_strict_json(tmp_path):
+    history = History(total_steps=2)
+    history.log_train(1, 0, float("nan"), 1e-3, 8)
+    history.log_eval(1, {"eval_loss": float("inf")})
+    history.save(tmp_path / "h.json")
+    saved = strict_json((tmp_path / "h.json").read_text())
+    assert saved["train"][0]["loss"] is None and saved["evals"][0]["eval_loss"] is None
 
 
 # --- GPU memory: an out-of-memory error halves the micro-batch ------------------------------------------

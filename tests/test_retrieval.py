@@ -32,7 +32,7 @@ def test_chunk_words():
     assert chunks[1].split()[:2] == ["8", "9"]  # consecutive chunks share the overlap
     assert chunks[-1].split()[-1] == "24"
     assert retrieval.chunk_words("short text", max_words=10, overlap=2) == ["short text"]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="overlap < max_words"):
         retrieval.chunk_words(text, max_words=5, overlap=5)
 
 
@@ -48,7 +48,7 @@ def test_search_ranks_by_cosine():
     results = retrieval.search(index, ["what fee", "my card"], k=2)
     assert [r[0][0] for r in results] == ["B", "A"]
     assert results[0][0][1] >= results[0][1][1]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="k must be at least 1"):
         retrieval.search(index, ["x"], k=0)
 
 

@@ -48,7 +48,10 @@ def test_roundtrip_identical_in_process_and_fresh_process(tiny, tmp_path):
     np.testing.assert_allclose(fresh, before, atol=1e-6)
     preds = shipping.classify(texts, m2, t2, labels, max_length, threshold=1.1)
     assert [p.intent for p in preds] == [LABELS[i] for i in before.argmax(1)]
+    np.testing.assert_allclose([p.confidence for p in preds], before.max(1), atol=1e-6)
     assert not any(p.confident for p in preds)  # nothing clears a threshold above 1
+    middle = float(np.sort(before.max(1))[1])  # the 3 confidences differ: at the middle one, 2 of 3 clear it
+    assert sum(p.confident for p in shipping.classify(texts, m2, t2, labels, max_length, threshold=middle)) == 2
 
 
 def test_model_card_uses_the_facts(tmp_path):
