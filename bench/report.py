@@ -62,8 +62,11 @@ def make_test_line() -> str:
     notebooks = r.get("notebook_seconds", {})
     alone = (f" (the notebooks alone: {sum(notebooks.values()) / 60:.1f} min, the slowest "
              f"{max(notebooks, key=notebooks.get)} at {max(notebooks.values()):.0f} s)") if notebooks else ""
-    return (f"`make test` from a fresh clone (commit {r['commit']}; venv, install, unit tests, every notebook in the "
-            f"smoke profile): **{r['seconds'] / 60:.0f} min**{alone}, {status}; {_machine(r['machine'])}.")
+    what = ("`.ci/run` (CI: `make test`, then `make test-browser`)" if r.get("command") == "bash .ci/run"
+            else "`make test`")
+    seed = f", unit tests in random order with seed {r['unit_seed']}" if r.get("unit_seed") is not None else ""
+    return (f"{what} from a fresh clone (commit {r['commit']}; venv, install, unit tests, every notebook in the "
+            f"smoke profile{seed}): **{r['seconds'] / 60:.0f} min**{alone}, {status}; {_machine(r['machine'])}.")
 
 
 def quality_line() -> str:

@@ -22,7 +22,7 @@ from test_resume import LABELS, LOSS_TOLERANCE, ROOT, make_tiny_model, subproces
 from helpers.cli import main
 from helpers.data import BANKING77_DIR
 
-STEPS = 400  # about 4 s of training on the tiny model: time enough to interrupt it
+STEPS = 800  # about 8 s of training on the tiny model: time enough to interrupt it after two refused runs
 
 
 @pytest.fixture(scope="module")
