@@ -1,4 +1,5 @@
-"""paths: results go to the checkout's build/, or to a user cache folder for an installed copy; never into the package."""
+"""paths: results go to the checkout's build/, or to a user cache folder for an installed copy; never into
+the installed package."""
 
 from __future__ import annotations
 
