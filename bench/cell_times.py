@@ -23,8 +23,9 @@ def cell_seconds(cell) -> float | None:
     timing = cell.get("metadata", {}).get("execution", {})
     if "iopub.status.busy" not in timing or "iopub.status.idle" not in timing:
         return None
-    busy, idle = (datetime.fromisoformat(timing[k].replace("Z", "+00:00"))
-                  for k in ("iopub.status.busy", "iopub.status.idle"))
+    busy, idle = (
+        datetime.fromisoformat(timing[k].replace("Z", "+00:00")) for k in ("iopub.status.busy", "iopub.status.idle")
+    )
     return (idle - busy).total_seconds()
 
 
@@ -53,8 +54,10 @@ def main(argv: list[str] | None = None) -> None:
     for name, rows in notebooks.items():
         total = sum(r["seconds"] for r in rows)
         slowest = sorted(rows, key=lambda r: -r["seconds"])[: args.top]
-        print(f"{name}: {total:.0f} s in cells; slowest: " +
-              "; ".join(f"cell {r['cell']} {r['seconds']:.0f} s ({r['first_line'][:50]})" for r in slowest))
+        print(
+            f"{name}: {total:.0f} s in cells; slowest: "
+            + "; ".join(f"cell {r['cell']} {r['seconds']:.0f} s ({r['first_line'][:50]})" for r in slowest)
+        )
     save(f"cell-times-{args.profile}", {"profile": args.profile, "notebooks": notebooks})
 
 

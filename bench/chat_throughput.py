@@ -1,6 +1,6 @@
 """SmolLM2-135M throughput: training tokens/s (LoRA and full) and generation tokens/s.
 
-    python -m bench.chat_throughput [--steps 3] [--lengths 64 128]
+python -m bench.chat_throughput [--steps 3] [--lengths 64 128]
 """
 
 from __future__ import annotations
@@ -51,12 +51,20 @@ def main() -> None:
     for length in args.lengths:
         for method in ("lora", "full"):
             tps = train_tokens_per_s(method, length, args.batch, args.steps)
-            rows.append({"what": f"train {method}", "tokens_per_example": length, "batch": args.batch,
-                         "tokens_per_s": round(tps, 1)})
+            rows.append(
+                {
+                    "what": f"train {method}",
+                    "tokens_per_example": length,
+                    "batch": args.batch,
+                    "tokens_per_s": round(tps, 1),
+                }
+            )
             print(rows[-1], flush=True)
     for batch in (1, 8):
         tps = generate_tokens_per_s(48, batch)
-        rows.append({"what": "generate greedy", "tokens_per_example": 48, "batch": batch, "tokens_per_s": round(tps, 1)})
+        rows.append(
+            {"what": "generate greedy", "tokens_per_example": 48, "batch": batch, "tokens_per_s": round(tps, 1)}
+        )
         print(rows[-1], flush=True)
     save("chat_throughput", {"rows": rows, "threads": torch.get_num_threads()})
 

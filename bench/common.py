@@ -24,18 +24,28 @@ def cpu_model() -> str:
 
 def cpu_features() -> list[str]:
     """The vector and matrix instructions that decide CPU training speed: AVX2, AVX-512, AVX-512 BF16, AMX."""
-    checks = {"AVX2": torch.cpu._is_avx2_supported, "AVX-512": torch.cpu._is_avx512_supported,
-              "AVX-512 BF16": torch.cpu._is_avx512_bf16_supported, "AMX": torch.cpu._is_amx_tile_supported}
+    checks = {
+        "AVX2": torch.cpu._is_avx2_supported,
+        "AVX-512": torch.cpu._is_avx512_supported,
+        "AVX-512 BF16": torch.cpu._is_avx512_bf16_supported,
+        "AMX": torch.cpu._is_amx_tile_supported,
+    }
     return [name for name, has in checks.items() if has()]
 
 
 def machine() -> dict:
     """What the numbers were measured on."""
-    return {"device": "cuda" if torch.cuda.is_available() else "cpu", "cpu_cores": os.cpu_count(),
-            "cpu_model": cpu_model(), "cpu_features": cpu_features(),
-            "torch_threads": torch.get_num_threads(), "platform": platform.platform(terse=True),
-            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M")}
+    return {
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "cpu_cores": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "cpu_features": cpu_features(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(terse=True),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
 
 
 def save(name: str, payload: dict) -> Path:

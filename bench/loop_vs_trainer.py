@@ -22,8 +22,9 @@ def workbook_loop(train_tok, labels, steps: int, batch: int) -> float:
     """Seconds for ``steps`` optimiser steps with helpers.training.train."""
     runtime.seed_everything(0)
     model, tok = models.load_classifier(labels)
-    config = training.TrainConfig(learning_rate=1e-4, max_steps=steps, batch_size=batch, progress=False,
-                                  warmup_ratio=0.1, weight_decay=0.01)
+    config = training.TrainConfig(
+        learning_rate=1e-4, max_steps=steps, batch_size=batch, progress=False, warmup_ratio=0.1, weight_decay=0.01
+    )
     return training.train(model, train_tok, config, tokenizer=tok).train_seconds
 
 
@@ -32,10 +33,20 @@ def hf_trainer(train_tok, labels, steps: int, batch: int) -> float:
     runtime.seed_everything(0)
     model, tok = models.load_classifier(labels)
     with tempfile.TemporaryDirectory() as out:
-        args = TrainingArguments(output_dir=out, max_steps=steps, per_device_train_batch_size=batch,
-                                 learning_rate=1e-4, warmup_steps=int(0.1 * steps), weight_decay=0.01,
-                                 save_strategy="no", logging_strategy="no", report_to=[], disable_tqdm=True, seed=0,
-                                 dataloader_num_workers=0)
+        args = TrainingArguments(
+            output_dir=out,
+            max_steps=steps,
+            per_device_train_batch_size=batch,
+            learning_rate=1e-4,
+            warmup_steps=int(0.1 * steps),
+            weight_decay=0.01,
+            save_strategy="no",
+            logging_strategy="no",
+            report_to=[],
+            disable_tqdm=True,
+            seed=0,
+            dataloader_num_workers=0,
+        )
         trainer = Trainer(model=model, args=args, train_dataset=train_tok, data_collator=DataCollatorWithPadding(tok))
         start = time.perf_counter()
         trainer.train()
@@ -60,11 +71,29 @@ def main() -> None:
         runs["HF Trainer"].append(hf_trainer(train_tok, labels, args.steps, args.batch))
         print({k: [round(s, 1) for s in v] for k, v in runs.items()}, flush=True)
     examples = args.steps * args.batch
-    summary = {name: {"examples_per_s": {"min": examples / max(s), "median": examples / statistics.median(s),
-                                         "max": examples / min(s)}, "seconds": s} for name, s in runs.items()}
+    summary = {
+        name: {
+            "examples_per_s": {
+                "min": examples / max(s),
+                "median": examples / statistics.median(s),
+                "max": examples / min(s),
+            },
+            "seconds": s,
+        }
+        for name, s in runs.items()
+    }
     ratio = summary["workbook loop"]["examples_per_s"]["median"] / summary["HF Trainer"]["examples_per_s"]["median"]
-    save("loop_vs_trainer", {"steps": args.steps, "batch_size": args.batch, "reps": args.reps, "max_length": 64,
-                             "runs": summary, "ratio_workbook_over_trainer": ratio})
+    save(
+        "loop_vs_trainer",
+        {
+            "steps": args.steps,
+            "batch_size": args.batch,
+            "reps": args.reps,
+            "max_length": 64,
+            "runs": summary,
+            "ratio_workbook_over_trainer": ratio,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         clone = Path(tmp) / "workbook"
         subprocess.run(["git", "clone", "--quiet", args.repo, str(clone)], check=True)
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True,
-                                text=True, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True, text=True, check=True
+        ).stdout.strip()
         start = time.perf_counter()
         done = subprocess.run(command, cwd=clone, capture_output=True, text=True)
         seconds = time.perf_counter() - start
@@ -42,9 +43,19 @@ def main() -> None:
     seed = re.search(r"random order, seed (\d+)", log)
     (Path(args.repo) / "build").mkdir(exist_ok=True)
     (Path(args.repo) / "build" / "make_test.log").write_text(log)  # the whole log, for a failure's details
-    save("make_test", {"commit": commit, "command": " ".join(command), "seconds": round(seconds, 1),
-                       "exit_code": done.returncode, "unit_seed": int(seed[1]) if seed else None,
-                       "passed_per_stage": passed, "fresh_venv": True, "notebook_seconds": notebook_seconds})
+    save(
+        "make_test",
+        {
+            "commit": commit,
+            "command": " ".join(command),
+            "seconds": round(seconds, 1),
+            "exit_code": done.returncode,
+            "unit_seed": int(seed[1]) if seed else None,
+            "passed_per_stage": passed,
+            "fresh_venv": True,
+            "notebook_seconds": notebook_seconds,
+        },
+    )
 
 
 if __name__ == "__main__":

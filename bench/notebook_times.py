@@ -31,10 +31,14 @@ def main() -> None:
     old = RESULTS / f"notebooks-{args.profile}.json"
     if args.pattern != "*.ipynb" and old.exists():  # a partial re-run: keep the other notebooks' rows
         fresh = {r["notebook"] for r in rows}
-        rows = sorted([r for r in json.loads(old.read_text())["rows"] if r["notebook"] not in fresh] + rows,
-                      key=lambda r: r["notebook"])
-    save(f"notebooks-{args.profile}", {"profile": args.profile, "rows": rows,
-                                       "total_seconds": round(sum(r["seconds"] for r in rows), 1)})
+        rows = sorted(
+            [r for r in json.loads(old.read_text())["rows"] if r["notebook"] not in fresh] + rows,
+            key=lambda r: r["notebook"],
+        )
+    save(
+        f"notebooks-{args.profile}",
+        {"profile": args.profile, "rows": rows, "total_seconds": round(sum(r["seconds"] for r in rows), 1)},
+    )
 
 
 if __name__ == "__main__":

@@ -31,14 +31,23 @@ def fine_tune_and_score(train: Dataset, test: Dataset, epochs: float, lr: float)
     """Fine-tune MiniLM on ``train``, then its accuracy and macro-F1 on ``test``, with the run's settings and time."""
     runtime.seed_everything(SEED)
     model, tok = models.load_classifier(train.features["label"].names)
-    config = training.TrainConfig(learning_rate=lr, epochs=epochs, batch_size=BATCH_SIZE, seed=SEED,
-                                  warmup_ratio=0.1, weight_decay=0.01)
+    config = training.TrainConfig(
+        learning_rate=lr, epochs=epochs, batch_size=BATCH_SIZE, seed=SEED, warmup_ratio=0.1, weight_decay=0.01
+    )
     history = training.train(model, data.tokenize(train, tok, MAX_LENGTH), config, tokenizer=tok)
     metrics = evaluation.evaluate_classifier(model, data.tokenize(test, tok, MAX_LENGTH), tok)
-    return {"train_examples": len(train), "test_examples": len(test), "epochs": epochs,
-            "params_m": round(count_parameters(model)[1] / 1e6, 1), "learning_rate": lr, "batch_size": BATCH_SIZE,
-            "max_length": MAX_LENGTH, "steps": history.steps, "train_seconds": round(history.train_seconds, 1),
-            **{k: round(v, 4) for k, v in metrics.items()}}
+    return {
+        "train_examples": len(train),
+        "test_examples": len(test),
+        "epochs": epochs,
+        "params_m": round(count_parameters(model)[1] / 1e6, 1),
+        "learning_rate": lr,
+        "batch_size": BATCH_SIZE,
+        "max_length": MAX_LENGTH,
+        "steps": history.steps,
+        "train_seconds": round(history.train_seconds, 1),
+        **{k: round(v, 4) for k, v in metrics.items()},
+    }
 
 
 def select_learning_rate(train: Dataset, candidates: list[float], epochs: float) -> tuple[float, list[dict]]:
@@ -67,8 +76,12 @@ def main() -> None:
     results |= {"model": "all-MiniLM-L6-v2", "references": REFERENCES}
     test = data.load_banking77("test")
     if "10-shot" in args.settings:
-        results["10-shot"] = {"per_class": 10, **fine_tune_and_score(
-            data.load_banking77("train", per_class=10, seed=SEED), test, args.shots_epochs, args.lr)}
+        results["10-shot"] = {
+            "per_class": 10,
+            **fine_tune_and_score(
+                data.load_banking77("train", per_class=10, seed=SEED), test, args.shots_epochs, args.lr
+            ),
+        }
         print(results["10-shot"], flush=True)
     if "full" in args.settings:
         train, lr = data.load_banking77("train"), args.lr

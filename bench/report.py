@@ -21,8 +21,11 @@ def _load(name: str) -> dict | None:
 
 def _machine(m: dict) -> str:
     gpu = f", {m['gpu']}" if m.get("gpu") else ""
-    cpu = (f"{m['cpu_model']} ({', '.join(m['cpu_features']) or 'no AVX2'})" if m.get("cpu_model")
-           else "CPU model not recorded")
+    cpu = (
+        f"{m['cpu_model']} ({', '.join(m['cpu_features']) or 'no AVX2'})"
+        if m.get("cpu_model")
+        else "CPU model not recorded"
+    )
     return f"{m['device']}{gpu}, {cpu}, {m['cpu_cores']} cores, torch {m['torch']}, measured {m['date']}"
 
 
@@ -41,6 +44,7 @@ def runtime_table() -> str:
             row = next((x for x in r["rows"] if x["notebook"] == name), None)
             cells.append("not timed" if row is None else f"{row['seconds']:.0f}" + ("" if row["ok"] else " (failed)"))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+
     def total(r: dict) -> str:
         done = f"**{r['total_seconds'] / 60:.1f} min**"
         return done if len(r["rows"]) == len(names) else f"{done} ({len(r['rows'])} of {len(names)} notebooks)"
@@ -48,8 +52,11 @@ def runtime_table() -> str:
     lines.append("| **total** | " + " | ".join(total(r) for r in profiles.values()) + " |")
     lines.append("")
     lines += [f"- {p}: {_machine(r['machine'])}" for p, r in profiles.items()]
-    lines += [f"- {p}: not timed yet (`python -m bench.notebook_times --profile {p}`)"
-              for p in ("smoke", "workshop", "full") if p not in profiles]
+    lines += [
+        f"- {p}: not timed yet (`python -m bench.notebook_times --profile {p}`)"
+        for p in ("smoke", "workshop", "full")
+        if p not in profiles
+    ]
     return "\n".join(lines)
 
 
@@ -60,13 +67,22 @@ def make_test_line() -> str:
         return "`make test` from a fresh clone: not timed yet (`python -m bench.make_test_time`)."
     status = "passed" if r["exit_code"] == 0 else f"FAILED (exit {r['exit_code']})"
     notebooks = r.get("notebook_seconds", {})
-    alone = (f" (the notebooks alone: {sum(notebooks.values()) / 60:.1f} min, the slowest "
-             f"{max(notebooks, key=notebooks.get)} at {max(notebooks.values()):.0f} s)") if notebooks else ""
-    what = ("`.ci/run` (CI: `make test`, then `make test-browser`)" if r.get("command") == "bash .ci/run"
-            else "`make test`")
+    alone = (
+        (
+            f" (the notebooks alone: {sum(notebooks.values()) / 60:.1f} min, the slowest "
+            f"{max(notebooks, key=notebooks.get)} at {max(notebooks.values()):.0f} s)"
+        )
+        if notebooks
+        else ""
+    )
+    what = (
+        "`.ci/run` (CI: `make test`, then `make test-browser`)" if r.get("command") == "bash .ci/run" else "`make test`"
+    )
     seed = f", unit tests in random order with seed {r['unit_seed']}" if r.get("unit_seed") is not None else ""
-    return (f"{what} from a fresh clone (commit {r['commit']}; venv, install, unit tests, every notebook in the "
-            f"smoke profile{seed}): **{r['seconds'] / 60:.0f} min**{alone}, {status}; {_machine(r['machine'])}.")
+    return (
+        f"{what} from a fresh clone (commit {r['commit']}; venv, install, unit tests, every notebook in the "
+        f"smoke profile{seed}): **{r['seconds'] / 60:.0f} min**{alone}, {status}; {_machine(r['machine'])}."
+    )
 
 
 def quality_line() -> str:
@@ -75,10 +91,12 @@ def quality_line() -> str:
     if not q or "full" not in q:
         return "Full-data banking77 accuracy: not measured yet (`python -m bench.quality`)."
     r, ref = q["full"], q["references"]["full"]
-    return (f"MiniLM fine-tuned on all of banking77 ({r['epochs']:g} epochs, {r['train_seconds'] / 60:.0f} min on "
-            f"{q['machine']['cpu_cores']} CPU cores): **{r['accuracy']:.2%}** test accuracy, against "
-            f"{ref['accuracy']:.2%} published for {ref['model']} ({ref['params_m']}M parameters, "
-            f"{ref['params_m'] / r['params_m']:.0f}x larger).")
+    return (
+        f"MiniLM fine-tuned on all of banking77 ({r['epochs']:g} epochs, {r['train_seconds'] / 60:.0f} min on "
+        f"{q['machine']['cpu_cores']} CPU cores): **{r['accuracy']:.2%}** test accuracy, against "
+        f"{ref['accuracy']:.2%} published for {ref['model']} ({ref['params_m']}M parameters, "
+        f"{ref['params_m'] / r['params_m']:.0f}x larger)."
+    )
 
 
 def quality_section() -> str:
@@ -90,18 +108,26 @@ def quality_section() -> str:
     for key, label in (("full", "full data (10,003 examples)"), ("10-shot", "10 examples per intent")):
         if key in q:
             r = q[key]
-            lines.append(f"| {label} | {q['model']}, {r['epochs']:g} epochs, lr {r['learning_rate']:g} | "
-                         f"{r['params_m']}M | **{r['accuracy']:.2%}** | {r['macro_f1']:.3f} | "
-                         f"{r['train_seconds'] / 60:.1f} min |")
+            lines.append(
+                f"| {label} | {q['model']}, {r['epochs']:g} epochs, lr {r['learning_rate']:g} | "
+                f"{r['params_m']}M | **{r['accuracy']:.2%}** | {r['macro_f1']:.3f} | "
+                f"{r['train_seconds'] / 60:.1f} min |"
+            )
         ref = q["references"][key]
         lines.append(f"| {label} | {ref['model']} (published) | {ref['params_m']}M | {ref['accuracy']:.2%} | | |")
     if "selection" in q:
         sel = q["selection"]
-        lines += ["", f"The full-data learning rate was chosen on a stratified {sel['validation_share']:.0%} of the "
-                  "training set held back from training (the test set chose nothing):", "",
-                  "| learning rate | validation accuracy | training time |", "|---|---|---|"]
-        lines += [f"| {r['learning_rate']:g} | {r['accuracy']:.2%} | {r['train_seconds'] / 60:.1f} min |"
-                  for r in sel["rows"]]
+        lines += [
+            "",
+            f"The full-data learning rate was chosen on a stratified {sel['validation_share']:.0%} of the "
+            "training set held back from training (the test set chose nothing):",
+            "",
+            "| learning rate | validation accuracy | training time |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {r['learning_rate']:g} | {r['accuracy']:.2%} | {r['train_seconds'] / 60:.1f} min |" for r in sel["rows"]
+        ]
         lines += ["", f"Chosen: {sel['chosen_learning_rate']:g}."]
     return "\n".join(lines) + f"\n\nMeasured on {_machine(q['machine'])}."
 
@@ -115,9 +141,11 @@ def loop_section() -> str:
     for name, s in r["runs"].items():
         e = s["examples_per_s"]
         lines.append(f"| {name} | {e['min']:.1f} | {e['median']:.1f} | {e['max']:.1f} |")
-    return ("\n".join(lines) + f"\n\nRatio (workbook / Trainer, medians): **{r['ratio_workbook_over_trainer']:.2f}**. "
-            f"{r['steps']} steps of batch {r['batch_size']}, {r['reps']} interleaved repetitions, "
-            f"max_length {r['max_length']}, dynamic padding in both. {_machine(r['machine'])}.")
+    return (
+        "\n".join(lines) + f"\n\nRatio (workbook / Trainer, medians): **{r['ratio_workbook_over_trainer']:.2f}**. "
+        f"{r['steps']} steps of batch {r['batch_size']}, {r['reps']} interleaved repetitions, "
+        f"max_length {r['max_length']}, dynamic padding in both. {_machine(r['machine'])}."
+    )
 
 
 def chat_section() -> str:
@@ -126,17 +154,22 @@ def chat_section() -> str:
     if not r:
         return "Not measured yet: run `python -m bench.chat_throughput`."
     lines = ["| what | tokens per example | batch | tokens/s |", "|---|---|---|---|"]
-    lines += [f"| {x['what']} | {x['tokens_per_example']} | {x['batch']} | {x['tokens_per_s']:.0f} |" for x in r["rows"]]
+    lines += [
+        f"| {x['what']} | {x['tokens_per_example']} | {x['batch']} | {x['tokens_per_s']:.0f} |" for x in r["rows"]
+    ]
     return "\n".join(lines) + f"\n\n{_machine(r['machine'])}."
 
 
 def main() -> None:
     """Write docs/benchmarks.md and refresh the README's run-time table."""
     gpu = next((r["machine"] for r in map(_load, ("notebooks-full", "quality")) if r and r["machine"].get("gpu")), None)
-    gpu_text = (f"Measured on {gpu['gpu']}." if gpu else
-                "No GPU was available to the sessions that produced these numbers, so the full profile and the "
-                "model FLOPs utilisation of the loop on a GPU are not measured yet. On a CUDA machine: "
-                "`WORKBOOK_PROFILE=full python -m bench.notebook_times --profile full`, then `python -m bench.report`.")
+    gpu_text = (
+        f"Measured on {gpu['gpu']}."
+        if gpu
+        else "No GPU was available to the sessions that produced these numbers, so the full profile and the "
+        "model FLOPs utilisation of the loop on a GPU are not measured yet. On a CUDA machine: "
+        "`WORKBOOK_PROFILE=full python -m bench.notebook_times --profile full`, then `python -m bench.report`."
+    )
     doc = f"""# Benchmarks
 
 Every number here is written by a script in `bench/` into `bench/results/*.json` and rendered by
@@ -166,9 +199,16 @@ Every number here is written by a script in `bench/` into `bench/results/*.json`
 """
     (ROOT / "docs" / "benchmarks.md").write_text(doc)
     readme = ROOT / "README.md"
-    block = ("<!-- runtimes:start -->\n" + runtime_table() + "\n\n" + make_test_line() + "\n\n" + quality_line() +
-             "\n\nRendered by `bench/report.py` from `bench/results/`; details in "
-             "[docs/benchmarks.md](docs/benchmarks.md).\n<!-- runtimes:end -->")
+    block = (
+        "<!-- runtimes:start -->\n"
+        + runtime_table()
+        + "\n\n"
+        + make_test_line()
+        + "\n\n"
+        + quality_line()
+        + "\n\nRendered by `bench/report.py` from `bench/results/`; details in "
+        "[docs/benchmarks.md](docs/benchmarks.md).\n<!-- runtimes:end -->"
+    )
     text = re.sub(r"<!-- runtimes:start -->.*<!-- runtimes:end -->", lambda _: block, readme.read_text(), flags=re.S)
     readme.write_text(text)
     print("wrote docs/benchmarks.md and README.md's run-time table")

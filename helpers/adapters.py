@@ -39,8 +39,14 @@ def trainable_share(model: torch.nn.Module) -> float:
     return trainable / total
 
 
-def add_lora(model: torch.nn.Module, rank: int = 8, alpha: float | None = None, dropout: float = 0.0,
-             target_modules: Sequence[str] | None = None, train_head: bool = True):
+def add_lora(
+    model: torch.nn.Module,
+    rank: int = 8,
+    alpha: float | None = None,
+    dropout: float = 0.0,
+    target_modules: Sequence[str] | None = None,
+    train_head: bool = True,
+):
     """Wrap ``model`` with peft LoRA adapters (base frozen) and return the PeftModel.
 
     Defaults: the attention projections of the model's family, ``alpha = 2 * rank``.
@@ -57,9 +63,14 @@ def add_lora(model: torch.nn.Module, rank: int = 8, alpha: float | None = None, 
         raise ValueError(f"No default LoRA targets for model type {family!r}; pass target_modules=[...].")
     is_classifier = hasattr(model, "classifier") or hasattr(model, "score")
     task = TaskType.SEQ_CLS if is_classifier else TaskType.CAUSAL_LM
-    config = LoraConfig(r=rank, lora_alpha=alpha if alpha is not None else 2 * rank, lora_dropout=dropout,
-                        target_modules=targets, task_type=task,
-                        modules_to_save=None if train_head or not is_classifier else [])
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=alpha if alpha is not None else 2 * rank,
+        lora_dropout=dropout,
+        target_modules=targets,
+        task_type=task,
+        modules_to_save=None if train_head or not is_classifier else [],
+    )
     with peft_wrapping():
         peft_model = get_peft_model(model, config)
     if is_classifier and not train_head:

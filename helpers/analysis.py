@@ -30,8 +30,14 @@ def most_confused_pairs(matrix: np.ndarray, names: Sequence[str], top: int = 5) 
         t, p = np.unravel_index(flat, off.shape)
         if off[t, p] == 0:
             break
-        rows.append({"true": names[t], "predicted": names[p], "count": int(off[t, p]),
-                     "share_of_true": off[t, p] / max(1, m[t].sum())})
+        rows.append(
+            {
+                "true": names[t],
+                "predicted": names[p],
+                "count": int(off[t, p]),
+                "share_of_true": off[t, p] / max(1, m[t].sum()),
+            }
+        )
     return pd.DataFrame(rows, columns=["true", "predicted", "count", "share_of_true"])
 
 
@@ -43,13 +49,26 @@ def confused_submatrix(matrix: np.ndarray, names: Sequence[str], top: int = 5) -
     return np.asarray(matrix)[np.ix_(idx, idx)], keep
 
 
-def error_table(texts: Sequence[str], predictions, references, confidence, names: Sequence[str],
-                top_pairs: int = 5, per_pair: int = 3) -> pd.DataFrame:
+def error_table(
+    texts: Sequence[str],
+    predictions,
+    references,
+    confidence,
+    names: Sequence[str],
+    top_pairs: int = 5,
+    per_pair: int = 3,
+) -> pd.DataFrame:
     """Misclassified texts grouped by (true → predicted) pair, most frequent pairs first, most confident errors first."""
     preds, refs, conf = np.asarray(predictions), np.asarray(references), np.asarray(confidence)
     wrong = np.flatnonzero(preds != refs)
-    frame = pd.DataFrame({"true": [names[refs[i]] for i in wrong], "predicted": [names[preds[i]] for i in wrong],
-                          "confidence": conf[wrong].round(3), "text": [texts[i] for i in wrong]})
+    frame = pd.DataFrame(
+        {
+            "true": [names[refs[i]] for i in wrong],
+            "predicted": [names[preds[i]] for i in wrong],
+            "confidence": conf[wrong].round(3),
+            "text": [texts[i] for i in wrong],
+        }
+    )
     if frame.empty:
         return frame.assign(pair_count=[])
     frame["pair_count"] = frame.groupby(["true", "predicted"])["text"].transform("size")
@@ -59,8 +78,9 @@ def error_table(texts: Sequence[str], predictions, references, confidence, names
     return frame.set_index(["true", "predicted"])[["pair_count", "confidence", "text"]]
 
 
-def measure_latency(predict_fn: Callable[[list[str]], object], texts: Sequence[str], batch_size: int = 1,
-                    warmup: int = 2) -> dict[str, float]:
+def measure_latency(
+    predict_fn: Callable[[list[str]], object], texts: Sequence[str], batch_size: int = 1, warmup: int = 2
+) -> dict[str, float]:
     """Time ``predict_fn`` over ``texts`` in batches: ms per query (mean, p50, p95 of batch time) and queries/s."""
     texts = list(texts)
     if not texts:
@@ -70,12 +90,17 @@ def measure_latency(predict_fn: Callable[[list[str]], object], texts: Sequence[s
     batch_ms = []
     for start in range(0, len(texts), batch_size):
         t0 = time.perf_counter()
-        predict_fn(texts[start:start + batch_size])
+        predict_fn(texts[start : start + batch_size])
         batch_ms.append((time.perf_counter() - t0) * 1000)
     total_s = sum(batch_ms) / 1000
-    return {"batch_size": batch_size, "queries": len(texts), "ms_per_query": 1000 * total_s / len(texts),
-            "p50_batch_ms": float(np.percentile(batch_ms, 50)), "p95_batch_ms": float(np.percentile(batch_ms, 95)),
-            "queries_per_s": len(texts) / total_s}
+    return {
+        "batch_size": batch_size,
+        "queries": len(texts),
+        "ms_per_query": 1000 * total_s / len(texts),
+        "p50_batch_ms": float(np.percentile(batch_ms, 50)),
+        "p95_batch_ms": float(np.percentile(batch_ms, 95)),
+        "queries_per_s": len(texts) / total_s,
+    }
 
 
 def cost_per_1k(queries_per_second: float, hourly_price: float) -> float:

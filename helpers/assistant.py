@@ -16,14 +16,20 @@ import pandas as pd
 from helpers import instruct, knowledge, prompting, retrieval, shipping
 from helpers.generation import generate
 
-ESCALATION_REPLY = (f"{instruct.GREETING}\nI understand this needs a closer look.\n"
-                    "Next step: a colleague from our support team will reply to you here within one working day.\n"
-                    f"{instruct.SIGN_OFF}")
+ESCALATION_REPLY = (
+    f"{instruct.GREETING}\nI understand this needs a closer look.\n"
+    "Next step: a colleague from our support team will reply to you here within one working day.\n"
+    f"{instruct.SIGN_OFF}"
+)
 FOLLOW_UP = "Next step: reply here if anything is still unclear."
-VOICE_RULES = (f"Reply in four lines. Line 1 exactly: {instruct.GREETING} Line 2 starts with 'I understand' or "
-               "\"I'm sorry\". Line 3 starts with 'Next step:' and says what the customer should do. "
-               f"Line 4 exactly: {instruct.SIGN_OFF} Under {instruct.MAX_REPLY_WORDS} words, no exclamation marks.")
-PROMPT_ONLY_SYSTEM = f"{instruct.VOICE_SYSTEM} {VOICE_RULES} State the exact amount, time or name the customer asks for."
+VOICE_RULES = (
+    f"Reply in four lines. Line 1 exactly: {instruct.GREETING} Line 2 starts with 'I understand' or "
+    "\"I'm sorry\". Line 3 starts with 'Next step:' and says what the customer should do. "
+    f"Line 4 exactly: {instruct.SIGN_OFF} Under {instruct.MAX_REPLY_WORDS} words, no exclamation marks."
+)
+PROMPT_ONLY_SYSTEM = (
+    f"{instruct.VOICE_SYSTEM} {VOICE_RULES} State the exact amount, time or name the customer asks for."
+)
 
 
 def policy_system(article: knowledge.Article) -> str:
@@ -33,8 +39,10 @@ def policy_system(article: knowledge.Article) -> str:
 
 def grounded_reply(article: knowledge.Article, answer: str) -> str:
     """A brand-voice reply that quotes the policy sentence stating ``answer`` (a training target)."""
-    return (f"{instruct.GREETING}\nI understand. {knowledge.evidence_sentence(article, answer)}\n"
-            f"{FOLLOW_UP}\n{instruct.SIGN_OFF}")
+    return (
+        f"{instruct.GREETING}\nI understand. {knowledge.evidence_sentence(article, answer)}\n"
+        f"{FOLLOW_UP}\n{instruct.SIGN_OFF}"
+    )
 
 
 def in_scope_articles(intents: Sequence[str], articles: Sequence[knowledge.Article]) -> set[str]:
@@ -46,25 +54,42 @@ def training_conversations(intents: Sequence[str], articles: Sequence[knowledge.
     """Adapter training chats: KB training questions with their policy in the prompt and a grounded voice reply,
     plus the brand-voice conversations for the same intents (voice without a policy)."""
     known, scope = knowledge.by_id(articles), in_scope_articles(intents, articles)
-    grounded = [[{"role": "system", "content": policy_system(known[q["article_id"]])},
-                 {"role": "user", "content": q["question"]},
-                 {"role": "assistant", "content": grounded_reply(known[q["article_id"]], q["answer"])}]
-                for q in knowledge.load_qa("train") if q["article_id"] in scope]
+    grounded = [
+        [
+            {"role": "system", "content": policy_system(known[q["article_id"]])},
+            {"role": "user", "content": q["question"]},
+            {"role": "assistant", "content": grounded_reply(known[q["article_id"]], q["answer"])},
+        ]
+        for q in knowledge.load_qa("train")
+        if q["article_id"] in scope
+    ]
     voice = instruct.build_conversations(instruct.load_brand_voice("train", intents), ["voice"])
-    return [c for pair in zip(grounded, voice) for c in pair] + grounded[len(voice):] + voice[len(grounded):]
+    return [c for pair in zip(grounded, voice) for c in pair] + grounded[len(voice) :] + voice[len(grounded) :]
 
 
-def eval_messages(intents: Sequence[str], articles: Sequence[knowledge.Article], n: int | None,
-                  seed: int = 0) -> list[dict]:
+def eval_messages(
+    intents: Sequence[str], articles: Sequence[knowledge.Article], n: int | None, seed: int = 0
+) -> list[dict]:
     """Held-out customer questions whose policy answers one of ``intents``, each with its gold intents."""
     known, scope = knowledge.by_id(articles), in_scope_articles(intents, articles)
     pool = [q for q in knowledge.load_qa("heldout") if q["article_id"] in scope]
-    return [dict(q, gold_intents=[i for i in known[q["article_id"]]["intents"] if i in intents])
-            for q in knowledge.sample_questions(pool, n, seed)]
+    return [
+        dict(q, gold_intents=[i for i in known[q["article_id"]]["intents"] if i in intents])
+        for q in knowledge.sample_questions(pool, n, seed)
+    ]
 
 
-def train_writer(chat_model, tokenizer, conversations: Sequence[list[dict]], steps: int, max_length: int,
-                 batch_size: int = 8, learning_rate: float = 2e-3, rank: int = 8, seed: int = 0):
+def train_writer(
+    chat_model,
+    tokenizer,
+    conversations: Sequence[list[dict]],
+    steps: int,
+    max_length: int,
+    batch_size: int = 8,
+    learning_rate: float = 2e-3,
+    rank: int = 8,
+    seed: int = 0,
+):
     """Add a LoRA adapter to the chat model and instruction-tune it on ``conversations``; (peft model, History)."""
     from helpers.adapters import add_lora
     from helpers.lm import chat_examples, lm_collator
@@ -72,8 +97,14 @@ def train_writer(chat_model, tokenizer, conversations: Sequence[list[dict]], ste
 
     data = chat_examples(conversations, tokenizer, max_length)
     model = add_lora(chat_model, rank=rank)
-    config = TrainConfig(learning_rate=learning_rate, max_steps=steps, batch_size=batch_size, warmup_ratio=0.1,
-                         seed=seed, restore_best=False)
+    config = TrainConfig(
+        learning_rate=learning_rate,
+        max_steps=steps,
+        batch_size=batch_size,
+        warmup_ratio=0.1,
+        seed=seed,
+        restore_best=False,
+    )
     return model, train(model, data, config, collate_fn=lm_collator(tokenizer))
 
 
@@ -108,16 +139,25 @@ class Assistant:
 
     def route(self, messages: Sequence[str]) -> list[Turn]:
         """Stages 1-2: intent and confidence, escalation, and the policy article chosen for each message."""
-        preds = shipping.classify(messages, self.classifier, self.classifier_tokenizer, self.labels,
-                                  self.max_length, self.threshold)
+        preds = shipping.classify(
+            messages, self.classifier, self.classifier_tokenizer, self.labels, self.max_length, self.threshold
+        )
         hits = retrieval.search(self.index, messages, k=3)
         known, turns = knowledge.by_id(self.articles), []
         for pred, found in zip(preds, hits):
             ids = [h[0] for h in found]
             # The retriever proposes; the classifier's intent picks among its proposals.
             agree = [i for i in ids if pred.intent in known[i]["intents"]]
-            turns.append(Turn(pred.text, pred.intent, pred.confidence, not pred.confident,
-                              None if not pred.confident else (agree or ids)[0], ids))
+            turns.append(
+                Turn(
+                    pred.text,
+                    pred.intent,
+                    pred.confidence,
+                    not pred.confident,
+                    None if not pred.confident else (agree or ids)[0],
+                    ids,
+                )
+            )
         return turns
 
     def reply(self, messages: Sequence[str], batch_size: int = 8) -> list[Turn]:
@@ -126,10 +166,13 @@ class Assistant:
         turns = self.route(list(messages))
         known = knowledge.by_id(self.articles)
         todo = [t for t in turns if not t.escalated]
-        chats = [[{"role": "system", "content": policy_system(known[t.article_id])},
-                  {"role": "user", "content": t.message}] for t in todo]
-        for turn, text in zip(todo, generate(self.writer, self.writer_tokenizer, chats, self.max_new_tokens,
-                                             batch_size=batch_size)):
+        chats = [
+            [{"role": "system", "content": policy_system(known[t.article_id])}, {"role": "user", "content": t.message}]
+            for t in todo
+        ]
+        for turn, text in zip(
+            todo, generate(self.writer, self.writer_tokenizer, chats, self.max_new_tokens, batch_size=batch_size)
+        ):
             turn.reply = text
         for turn in turns:
             turn.reply = turn.reply or ESCALATION_REPLY
@@ -141,24 +184,41 @@ def score(turns: Sequence[Turn], questions: Sequence[dict]) -> pd.DataFrame:
     """One row per message: right intent, right fact (gold answer contained), voice rules met, escalated, seconds."""
     rows = []
     for t, q in zip(turns, questions):
-        rows.append({"id": q["id"], "message": t.message, "intent": t.intent,
-                     "right_intent": t.intent in q["gold_intents"] if t.intent else None,
-                     "right_fact": prompting.contains_gold(t.reply, q["answer"]) and not t.escalated,
-                     "voice_ok": instruct.follows_voice(t.reply), "escalated": t.escalated,
-                     "seconds": t.seconds, "reply": t.reply, "gold": q["answer"]})
+        rows.append(
+            {
+                "id": q["id"],
+                "message": t.message,
+                "intent": t.intent,
+                "right_intent": t.intent in q["gold_intents"] if t.intent else None,
+                "right_fact": prompting.contains_gold(t.reply, q["answer"]) and not t.escalated,
+                "voice_ok": instruct.follows_voice(t.reply),
+                "escalated": t.escalated,
+                "seconds": t.seconds,
+                "reply": t.reply,
+                "gold": q["answer"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def baseline_turns(kind: str, questions: Sequence[dict], chat_model, tokenizer, index: retrieval.Index,
-                   articles: Sequence[dict], max_new_tokens: int = 96) -> list[Turn]:
+def baseline_turns(
+    kind: str,
+    questions: Sequence[dict],
+    chat_model,
+    tokenizer,
+    index: retrieval.Index,
+    articles: Sequence[dict],
+    max_new_tokens: int = 96,
+) -> list[Turn]:
     """One part alone: 'prompt-only' (base model, rules in the prompt), 'rag-only' (base model + retrieved policy,
     notebook 03's RAG prompt) or 'fine-tune-only' (the voice adapter, no policy)."""
     texts, known = [q["question"] for q in questions], knowledge.by_id(articles)
     top = [h[0][0] for h in retrieval.search(index, texts, k=1)] if kind == "rag-only" else [None] * len(texts)
-    chats = {"prompt-only": lambda t, a: [{"role": "system", "content": PROMPT_ONLY_SYSTEM},
-                                          {"role": "user", "content": t}],
-             "rag-only": lambda t, a: prompting.rag(t, [known[a]]),
-             "fine-tune-only": lambda t, a: instruct.conversation({"message": t}, "voice", with_answer=False)}
+    chats = {
+        "prompt-only": lambda t, a: [{"role": "system", "content": PROMPT_ONLY_SYSTEM}, {"role": "user", "content": t}],
+        "rag-only": lambda t, a: prompting.rag(t, [known[a]]),
+        "fine-tune-only": lambda t, a: instruct.conversation({"message": t}, "voice", with_answer=False),
+    }
     if kind not in chats:
         raise ValueError(f"kind must be one of {', '.join(chats)}, not {kind!r}.")
     start = time.perf_counter()
@@ -173,11 +233,18 @@ def baseline_turns(kind: str, questions: Sequence[dict], chat_model, tokenizer, 
 
 def scoreboard(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """One row per system: intent accuracy, fact accuracy, voice-rule rate, escalation rate, seconds per message."""
-    rows = {name: {"right intent": f["right_intent"].dropna().astype(float).mean() if f["right_intent"].notna().any()
-                   else float("nan"),
-                   "right facts": f["right_fact"].mean(), "voice rules met": f["voice_ok"].mean(),
-                   "escalated": f["escalated"].mean(), "seconds per message": f["seconds"].mean()}
-            for name, f in frames.items()}
+    rows = {
+        name: {
+            "right intent": f["right_intent"].dropna().astype(float).mean()
+            if f["right_intent"].notna().any()
+            else float("nan"),
+            "right facts": f["right_fact"].mean(),
+            "voice rules met": f["voice_ok"].mean(),
+            "escalated": f["escalated"].mean(),
+            "seconds per message": f["seconds"].mean(),
+        }
+        for name, f in frames.items()
+    }
     return pd.DataFrame(rows).T
 
 
@@ -185,12 +252,18 @@ def stages(turn: Turn, articles: Sequence[dict]) -> pd.DataFrame:
     """A readable table of what each stage did for one message."""
     known = knowledge.by_id(articles)
     chosen = known[turn.article_id]["title"] if turn.article_id else "(none: escalated)"
-    return pd.DataFrame({"stage": ["1. classifier", "2. escalate?", "3. retrieval (top 3)", "4. policy used",
-                                   "5. voice writer"],
-                         "output": [f"{turn.intent} (confidence {turn.confidence:.2f})",
-                                    "yes: a human takes over" if turn.escalated else "no: answer automatically",
-                                    ", ".join(f"{i} {known[i]['title']}" for i in turn.retrieved), chosen,
-                                    turn.reply]})
+    return pd.DataFrame(
+        {
+            "stage": ["1. classifier", "2. escalate?", "3. retrieval (top 3)", "4. policy used", "5. voice writer"],
+            "output": [
+                f"{turn.intent} (confidence {turn.confidence:.2f})",
+                "yes: a human takes over" if turn.escalated else "no: answer automatically",
+                ", ".join(f"{i} {known[i]['title']}" for i in turn.retrieved),
+                chosen,
+                turn.reply,
+            ],
+        }
+    )
 
 
 def demo_box(assistant: Assistant, example: str = ""):

@@ -27,8 +27,10 @@ def confidence_and_correct(probs: np.ndarray, labels: np.ndarray) -> tuple[np.nd
 def _check(confidence: np.ndarray, correct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     confidence, correct = np.asarray(confidence, dtype=float), np.asarray(correct, dtype=bool)
     if confidence.shape != correct.shape or confidence.ndim != 1 or len(confidence) == 0:
-        raise ValueError(f"confidence and correct must be 1-D and the same non-zero length, "
-                         f"got shapes {confidence.shape} and {correct.shape}.")
+        raise ValueError(
+            f"confidence and correct must be 1-D and the same non-zero length, "
+            f"got shapes {confidence.shape} and {correct.shape}."
+        )
     if confidence.min() < 0 or confidence.max() > 1:
         raise ValueError("confidence values must be probabilities in [0, 1]; pass softmax outputs, not logits.")
     return confidence, correct
@@ -44,9 +46,15 @@ def reliability_bins(confidence, correct, n_bins: int = 10) -> pd.DataFrame:
     for i in range(n_bins):
         mask = which == i
         n = int(mask.sum())
-        rows.append({"bin_low": edges[i], "bin_high": edges[i + 1], "count": n,
-                     "mean_confidence": float(confidence[mask].mean()) if n else np.nan,
-                     "accuracy": float(correct[mask].mean()) if n else np.nan})
+        rows.append(
+            {
+                "bin_low": edges[i],
+                "bin_high": edges[i + 1],
+                "count": n,
+                "mean_confidence": float(confidence[mask].mean()) if n else np.nan,
+                "accuracy": float(correct[mask].mean()) if n else np.nan,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -65,9 +73,14 @@ def threshold_curve(confidence, correct, thresholds=None) -> pd.DataFrame:
     for t in thresholds:
         answered = confidence >= t
         n = int(answered.sum())
-        rows.append({"threshold": float(t), "coverage": n / len(confidence),
-                     "accuracy": float(correct[answered].mean()) if n else np.nan,
-                     "escalated": 1 - n / len(confidence)})
+        rows.append(
+            {
+                "threshold": float(t),
+                "coverage": n / len(confidence),
+                "accuracy": float(correct[answered].mean()) if n else np.nan,
+                "escalated": 1 - n / len(confidence),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -86,8 +99,12 @@ def pick_threshold(curve: pd.DataFrame, target_accuracy: float) -> float:
 def at_threshold(confidence, correct, threshold: float) -> dict[str, float]:
     """Coverage, accuracy on answered queries, and escalation rate at one threshold."""
     row = threshold_curve(confidence, correct, [threshold]).iloc[0]
-    return {"threshold": threshold, "coverage": row["coverage"], "accuracy": row["accuracy"],
-            "escalated": row["escalated"]}
+    return {
+        "threshold": threshold,
+        "coverage": row["coverage"],
+        "accuracy": row["accuracy"],
+        "escalated": row["escalated"],
+    }
 
 
 def plot_reliability(bins: pd.DataFrame, ax=None, title: str = "Reliability diagram"):
@@ -95,8 +112,14 @@ def plot_reliability(bins: pd.DataFrame, ax=None, title: str = "Reliability diag
     ax = ax if ax is not None else plt.subplots(figsize=(5, 5))[1]
     full = bins.dropna()
     centers = (bins["bin_low"] + bins["bin_high"]) / 2
-    ax.bar(centers, bins["accuracy"].fillna(0), width=bins["bin_high"] - bins["bin_low"], alpha=0.35,
-           edgecolor="tab:blue", label="accuracy in bin")
+    ax.bar(
+        centers,
+        bins["accuracy"].fillna(0),
+        width=bins["bin_high"] - bins["bin_low"],
+        alpha=0.35,
+        edgecolor="tab:blue",
+        label="accuracy in bin",
+    )
     ax.plot(full["mean_confidence"], full["accuracy"], "o-", color="tab:blue", label="model")
     ax.plot([0, 1], [0, 1], "--", color="grey", label="perfectly calibrated")
     ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="confidence (top-class probability)", ylabel="accuracy", title=title)
@@ -104,16 +127,26 @@ def plot_reliability(bins: pd.DataFrame, ax=None, title: str = "Reliability diag
     return ax
 
 
-def plot_threshold_curve(curve: pd.DataFrame, chosen: float | None = None, ax=None,
-                         title: str = "Answer or escalate: the coverage/accuracy trade-off"):
+def plot_threshold_curve(
+    curve: pd.DataFrame,
+    chosen: float | None = None,
+    ax=None,
+    title: str = "Answer or escalate: the coverage/accuracy trade-off",
+):
     """Accuracy on answered queries against coverage, one point per threshold; ``chosen`` is marked."""
     ax = ax if ax is not None else plt.subplots(figsize=(6, 4))[1]
     valid = curve.dropna(subset=["accuracy"])
     ax.plot(valid["coverage"], valid["accuracy"], "-", color="tab:blue")
     if chosen is not None:
         row = valid.iloc[(valid["threshold"] - chosen).abs().argmin()]
-        ax.plot(row["coverage"], row["accuracy"], "o", color="tab:red", markersize=9,
-                label=f"threshold {chosen:.2f}: {row['coverage']:.0%} answered, {row['accuracy']:.0%} right")
+        ax.plot(
+            row["coverage"],
+            row["accuracy"],
+            "o",
+            color="tab:red",
+            markersize=9,
+            label=f"threshold {chosen:.2f}: {row['coverage']:.0%} answered, {row['accuracy']:.0%} right",
+        )
         ax.legend(loc="lower left")
     ax.set(xlabel="coverage (share answered automatically)", ylabel="accuracy on answered queries", title=title)
     return ax

@@ -31,9 +31,17 @@ class WeightedLossClassifier(torch.nn.Module):
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
-def fine_tune(train_dataset: Dataset, p: Profile, learning_rate: float = 1e-4, eval_dataset: Dataset | None = None,
-              weights: torch.Tensor | None = None, restore_best: bool = False, seed: int = 0, progress: bool = True,
-              model: str | Path | None = None) -> tuple[torch.nn.Module, object, History]:
+def fine_tune(
+    train_dataset: Dataset,
+    p: Profile,
+    learning_rate: float = 1e-4,
+    eval_dataset: Dataset | None = None,
+    weights: torch.Tensor | None = None,
+    restore_best: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+    model: str | Path | None = None,
+) -> tuple[torch.nn.Module, object, History]:
     """(model, tokenizer, History): MiniLM fine-tuned for the profile's epochs, batch size and length.
 
     Labels come from the dataset's ClassLabel. With ``eval_dataset`` it is scored (loss, accuracy, macro-F1) every
@@ -44,10 +52,22 @@ def fine_tune(train_dataset: Dataset, p: Profile, learning_rate: float = 1e-4, e
     net, tokenizer = load_classifier(train_dataset.features["label"].names, model=model)
     if weights is not None:
         net = WeightedLossClassifier(net, weights)
-    config = TrainConfig(learning_rate=learning_rate, epochs=p.epochs, batch_size=p.batch_size, seed=seed,
-                         restore_best=restore_best, progress=progress)
+    config = TrainConfig(
+        learning_rate=learning_rate,
+        epochs=p.epochs,
+        batch_size=p.batch_size,
+        seed=seed,
+        restore_best=restore_best,
+        progress=progress,
+    )
     tokenized_eval = None if eval_dataset is None else tokenize(eval_dataset, tokenizer, p.max_length)
     evaluate_fn = None if eval_dataset is None else metrics_fn(tokenized_eval, tokenizer)
-    history = train(net, tokenize(train_dataset, tokenizer, p.max_length), config, tokenizer=tokenizer,
-                    eval_dataset=tokenized_eval, evaluate_fn=evaluate_fn)
+    history = train(
+        net,
+        tokenize(train_dataset, tokenizer, p.max_length),
+        config,
+        tokenizer=tokenizer,
+        eval_dataset=tokenized_eval,
+        evaluate_fn=evaluate_fn,
+    )
     return net, tokenizer, history

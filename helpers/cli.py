@@ -38,11 +38,24 @@ def finetune(args: argparse.Namespace) -> int:
     try:
         from helpers.finetune import finetune_classifier
 
-        finetune_classifier(args.train, args.test, args.text_column, args.label_column, args.output,
-                            epochs=args.epochs, lr=args.lr, lora_rank=None if args.full else args.lora_rank,
-                            max_steps=args.max_steps, model=args.model, batch_size=args.batch_size,
-                            max_length=args.max_length, seed=args.seed, resume=args.resume,
-                            skip_labels=args.skip_labels, checkpoint_every=args.checkpoint_every)
+        finetune_classifier(
+            args.train,
+            args.test,
+            args.text_column,
+            args.label_column,
+            args.output,
+            epochs=args.epochs,
+            lr=args.lr,
+            lora_rank=None if args.full else args.lora_rank,
+            max_steps=args.max_steps,
+            model=args.model,
+            batch_size=args.batch_size,
+            max_length=args.max_length,
+            seed=args.seed,
+            resume=args.resume,
+            skip_labels=args.skip_labels,
+            checkpoint_every=args.checkpoint_every,
+        )
     except KeyboardInterrupt as err:
         if getattr(err, "resumable", False):
             print(f"{err}; to continue, run: {_resume_command(args.argv)}", file=sys.stderr)
@@ -54,14 +67,31 @@ def finetune(args: argparse.Namespace) -> int:
             raise
         known = isinstance(err, (ValueError, OSError, ModuleNotFoundError)) or type(err).__name__ == "OutOfMemoryError"
         said = _cli_words(str(err))
-        print(f"error: {said}" if known else f"error: unexpected {type(err).__name__} ({said}); please report it "
-              "with the command you ran (WORKBOOK_TRACEBACK=1 shows where it happened).", file=sys.stderr)
+        print(
+            f"error: {said}"
+            if known
+            else f"error: unexpected {type(err).__name__} ({said}); please report it "
+            "with the command you ran (WORKBOOK_TRACEBACK=1 shows where it happened).",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
 
-FLAGS = ("text_column", "label_column", "epochs", "lr", "lora_rank", "max_steps", "model", "batch_size",
-         "max_length", "seed", "skip_labels", "checkpoint_every")
+FLAGS = (
+    "text_column",
+    "label_column",
+    "epochs",
+    "lr",
+    "lora_rank",
+    "max_steps",
+    "model",
+    "batch_size",
+    "max_length",
+    "seed",
+    "skip_labels",
+    "checkpoint_every",
+)
 
 
 def _cli_words(message: str) -> str:
@@ -101,10 +131,20 @@ def _add_finetune_parser(sub) -> None:
     ft.add_argument("--batch-size", type=int, default=16, help="examples per step on each process")
     ft.add_argument("--max-length", type=int, default=128, help="tokens kept per text (longer ones are cut)")
     ft.add_argument("--seed", type=int, default=0)
-    ft.add_argument("--skip-labels", type=lambda s: s.split(","), default=[], metavar="L1,L2",
-                    help="leave out rows with these labels, e.g. NA,None,null (by default every value is a label)")
-    ft.add_argument("--checkpoint-every", type=int, default=50, metavar="STEPS",
-                    help="optimiser steps between checkpoints (also one at every epoch end; default 50)")
+    ft.add_argument(
+        "--skip-labels",
+        type=lambda s: s.split(","),
+        default=[],
+        metavar="L1,L2",
+        help="leave out rows with these labels, e.g. NA,None,null (by default every value is a label)",
+    )
+    ft.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=50,
+        metavar="STEPS",
+        help="optimiser steps between checkpoints (also one at every epoch end; default 50)",
+    )
     ft.set_defaults(func=finetune)
 
 

@@ -25,8 +25,9 @@ def banking77_intents() -> list[str]:
     return json.loads((BANKING77_DIR / "categories.json").read_text())
 
 
-def load_banking77(split: str, per_class: int | None = None, intents: Sequence[str] | None = None,
-                   seed: int = 0) -> Dataset:
+def load_banking77(
+    split: str, per_class: int | None = None, intents: Sequence[str] | None = None, seed: int = 0
+) -> Dataset:
     """banking77 ``split`` ('train' or 'test') with ``text`` and a ClassLabel ``label``.
 
     ``intents`` keeps only those intents (labels renumbered in that order);
@@ -36,7 +37,9 @@ def load_banking77(split: str, per_class: int | None = None, intents: Sequence[s
         raise ValueError(f"split must be 'train' or 'test', not {split!r}.")
     path = BANKING77_DIR / f"{split}.csv"
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; restore the data/ folder from the repository (git checkout data/).")
+        raise FileNotFoundError(
+            f"{path} is missing; restore the data/ folder from the repository (git checkout data/)."
+        )
     frame = pd.read_csv(path).rename(columns={"category": "label"})
     names = list(intents) if intents is not None else banking77_intents()
     unknown = sorted(set(names) - set(banking77_intents()))
@@ -46,9 +49,15 @@ def load_banking77(split: str, per_class: int | None = None, intents: Sequence[s
     return _to_dataset(frame, names, per_class, seed)
 
 
-def load_text_classification(path: str | Path, text_column: str = "text", label_column: str = "label",
-                             label_names: Sequence[str] | None = None, per_class: int | None = None,
-                             seed: int = 0, skip_labels: Sequence[str] = ()) -> Dataset:
+def load_text_classification(
+    path: str | Path,
+    text_column: str = "text",
+    label_column: str = "label",
+    label_names: Sequence[str] | None = None,
+    per_class: int | None = None,
+    seed: int = 0,
+    skip_labels: Sequence[str] = (),
+) -> Dataset:
     """A user's CSV, JSONL or JSON file as a Dataset with ``text`` and a ClassLabel ``label``.
 
     Texts and labels are kept as the strings written ("007" and "7" are two labels; "NA" is a label);
@@ -56,14 +65,18 @@ def load_text_classification(path: str | Path, text_column: str = "text", label_
     the training set's names when loading its test set); otherwise labels are sorted alphabetically.
     """
     if text_column == label_column:
-        raise ValueError(f"{text_column!r} is given as both the text and the label column; pass "
-                         "text_column='<column with the texts>' and label_column='<column with the labels>'.")
+        raise ValueError(
+            f"{text_column!r} is given as both the text and the label column; pass "
+            "text_column='<column with the texts>' and label_column='<column with the labels>'."
+        )
     path = Path(path)
     frame = read_table(path)
     for role, column in (("text_column", text_column), ("label_column", label_column)):
         if column not in frame.columns:
-            raise ValueError(f"column {column!r} not found in {path.name}; columns are: "
-                             f"{', '.join(map(str, frame.columns))}. Pass {role}='<one of those>'.")
+            raise ValueError(
+                f"column {column!r} not found in {path.name}; columns are: "
+                f"{', '.join(map(str, frame.columns))}. Pass {role}='<one of those>'."
+            )
     frame = frame[[text_column, label_column]].rename(columns={text_column: "text", label_column: "label"})
     frame = frame[~frame["label"].isin(list(skip_labels))]
     if frame.empty:
@@ -72,8 +85,10 @@ def load_text_classification(path: str | Path, text_column: str = "text", label_
     names = list(label_names) if label_names is not None else sorted(frame["label"].unique())
     unseen = sorted(set(frame["label"]) - set(names))
     if unseen:
-        raise ValueError(f"{path.name} has labels not in label_names: {unseen[:10]}; "
-                         "add them to the training data or drop those rows.")
+        raise ValueError(
+            f"{path.name} has labels not in label_names: {unseen[:10]}; "
+            "add them to the training data or drop those rows."
+        )
     return _to_dataset(frame, names, per_class, seed)
 
 
@@ -81,14 +96,18 @@ def _check_cells(frame: pd.DataFrame, path: Path, text_column: str, label_column
     """Every text and label must be a non-blank string (JSON lists/objects are not)."""
     blank, nested = (lambda v: isinstance(v, str) and not v.strip()), (lambda v: not isinstance(v, str))
     word = "examples" if path.suffix.lower() == ".json" else "lines"  # index: line (or example) numbers
-    for column, bad, what in (("text", blank, f"empty texts in column {text_column!r}"),
-                              ("text", nested, f"lists or objects instead of text in column {text_column!r}"),
-                              ("label", blank, f"empty labels in column {label_column!r}"),
-                              ("label", nested, f"lists or objects instead of a label in column {label_column!r}")):
+    for column, bad, what in (
+        ("text", blank, f"empty texts in column {text_column!r}"),
+        ("text", nested, f"lists or objects instead of text in column {text_column!r}"),
+        ("label", blank, f"empty labels in column {label_column!r}"),
+        ("label", nested, f"lists or objects instead of a label in column {label_column!r}"),
+    ):
         rows = frame.index[frame[column].map(bad)]
         if len(rows):
-            raise ValueError(f"{path.name} has {len(rows)} {what} (first at {word} {[int(i) for i in rows[:5]]}); "
-                             "remove or fill them.")
+            raise ValueError(
+                f"{path.name} has {len(rows)} {what} (first at {word} {[int(i) for i in rows[:5]]}); "
+                "remove or fill them."
+            )
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -105,9 +124,10 @@ def read_table(path: Path) -> pd.DataFrame:
     try:
         text = raw.decode("utf-8-sig")  # a byte-order mark (Excel's "CSV UTF-8") is dropped
     except UnicodeDecodeError as err:
-        line = raw[:err.start].count(b"\n") + 1
-        raise ValueError(f"{path.name} is not UTF-8 text (byte {err.start}, line {line}); "
-                         "re-save it as UTF-8.") from None
+        line = raw[: err.start].count(b"\n") + 1
+        raise ValueError(
+            f"{path.name} is not UTF-8 text (byte {err.start}, line {line}); re-save it as UTF-8."
+        ) from None
     if not text.strip():
         raise ValueError(f"{path} is empty; it needs a header row and at least one example.")
     frame = _read_csv(text, path) if suffix == ".csv" else _read_json(text, path)
@@ -123,10 +143,15 @@ def _read_csv(text: str, path: Path) -> pd.DataFrame:
         frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
     except pd.errors.ParserError as err:
         found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(err))
-        where = (f"line {found[2]} has {found[3]} fields but the header has {found[1]}" if found
-                 else " ".join(str(err).split()))
-        raise ValueError(f"{path.name} could not be read as CSV separated by {sep!r}: {where}; put texts that "
-                         f"contain {sep!r} in double quotes.") from None
+        where = (
+            f"line {found[2]} has {found[3]} fields but the header has {found[1]}"
+            if found
+            else " ".join(str(err).split())
+        )
+        raise ValueError(
+            f"{path.name} could not be read as CSV separated by {sep!r}: {where}; put texts that "
+            f"contain {sep!r} in double quotes."
+        ) from None
     frame.index = range(2, len(frame) + 2)  # line 1 is the header
     return frame.fillna("")  # a row with fewer fields than the header
 
@@ -137,8 +162,10 @@ def _read_json(text: str, path: Path) -> pd.DataFrame:
         try:
             rows = list(enumerate(json.loads(text), start=1))
         except json.JSONDecodeError as err:
-            raise ValueError(f"{path.name} is not valid JSON (line {err.lineno}, column {err.colno}: {err.msg}); "
-                             "fix it, or write one JSON object per line.") from None
+            raise ValueError(
+                f"{path.name} is not valid JSON (line {err.lineno}, column {err.colno}: {err.msg}); "
+                "fix it, or write one JSON object per line."
+            ) from None
     else:
         rows = []
         for number, line in enumerate(text.splitlines(), start=1):
@@ -146,12 +173,15 @@ def _read_json(text: str, path: Path) -> pd.DataFrame:
                 try:
                     rows.append((number, json.loads(line)))
                 except json.JSONDecodeError as err:
-                    raise ValueError(f"{path.name} line {number} is not valid JSON ({err.msg}); "
-                                     "fix or remove that line.") from None
+                    raise ValueError(
+                        f"{path.name} line {number} is not valid JSON ({err.msg}); fix or remove that line."
+                    ) from None
     for number, row in rows:
         if not isinstance(row, dict):
-            raise ValueError(f"{path.name} {'example' if array else 'line'} {number} is not a JSON object; write "
-                             'each example as {"text": "...", "label": "..."}.')
+            raise ValueError(
+                f"{path.name} {'example' if array else 'line'} {number} is not a JSON object; write "
+                'each example as {"text": "...", "label": "..."}.'
+            )
     cells = [{key: _json_cell(value) for key, value in row.items()} for _, row in rows]
     return pd.DataFrame(cells, index=[number for number, _ in rows], dtype=object).fillna("")
 
@@ -189,6 +219,7 @@ def tokenize(dataset: Dataset, tokenizer, max_length: int) -> Dataset:
 
 def tokenize_and_count(dataset: Dataset, tokenizer, max_length: int) -> tuple[Dataset, int]:
     """``tokenize(...)`` and how many texts were longer than ``max_length`` tokens (cut), from one tokenisation."""
+
     def encode(batch):
         encoded = tokenizer(batch["text"], truncation=True, max_length=max_length)
         if encoded.encodings is not None:  # a fast tokenizer keeps what truncation cut off in .overflowing
@@ -200,8 +231,9 @@ def tokenize_and_count(dataset: Dataset, tokenizer, max_length: int) -> tuple[Da
         return encoded
 
     keep = [c for c in dataset.column_names if c not in ("text", "label")]
-    encoded = dataset.map(encode, batched=True, remove_columns=["text", "label"] + keep,
-                          desc="Tokenizing", load_from_cache_file=False)
+    encoded = dataset.map(
+        encode, batched=True, remove_columns=["text", "label"] + keep, desc="Tokenizing", load_from_cache_file=False
+    )
     return encoded.remove_columns("truncated"), int(sum(encoded["truncated"]))
 
 

@@ -37,8 +37,10 @@ def as_frame(data, text_column: str = "text", label_column: str = "label") -> pd
         data = frame
     for role, column in (("text_column", text_column), ("label_column", label_column)):
         if column not in data.columns:
-            raise ValueError(f"column {column!r} not found; columns are: {', '.join(map(str, data.columns))}. "
-                             f"Pass {role}='<one of those>'.")
+            raise ValueError(
+                f"column {column!r} not found; columns are: {', '.join(map(str, data.columns))}. "
+                f"Pass {role}='<one of those>'."
+            )
     return data[[text_column, label_column]].rename(columns={text_column: "text", label_column: "label"})
 
 
@@ -71,18 +73,25 @@ class DataReport:
             found.append(f"{self.conflicting_texts} texts appear with different labels: decide the right label.")
         if self.imbalance_ratio > max_imbalance:
             rare = min(self.label_counts, key=self.label_counts.get)
-            found.append(f"labels are imbalanced ({self.imbalance_ratio:.1f}x; rarest: {rare!r}): "
-                         "collect more of the rare labels, resample or weight the loss.")
+            found.append(
+                f"labels are imbalanced ({self.imbalance_ratio:.1f}x; rarest: {rare!r}): "
+                "collect more of the rare labels, resample or weight the loss."
+            )
         if self.leaked_texts:
             found.append(f"{self.leaked_texts} texts are in both splits: remove them from the evaluation split.")
         return found
 
     def table(self) -> pd.DataFrame:
         """The report as a two-column table for display."""
-        rows = {"rows": self.rows, "empty texts": self.empty_texts, "duplicate texts": self.duplicate_texts,
-                "texts with conflicting labels": self.conflicting_texts, "labels": len(self.label_counts),
-                "imbalance (largest / smallest label)": round(self.imbalance_ratio, 2),
-                **{f"length in words ({k})": v for k, v in self.length_words.items()}}
+        rows = {
+            "rows": self.rows,
+            "empty texts": self.empty_texts,
+            "duplicate texts": self.duplicate_texts,
+            "texts with conflicting labels": self.conflicting_texts,
+            "labels": len(self.label_counts),
+            "imbalance (largest / smallest label)": round(self.imbalance_ratio, 2),
+            **{f"length in words ({k})": v for k, v in self.length_words.items()},
+        }
         if self.leaked_texts is not None:
             rows["texts also in the other split"] = self.leaked_texts
         return pd.DataFrame({"check": list(rows), "value": [str(v) for v in rows.values()]})
@@ -99,12 +108,16 @@ def data_report(data, other=None, text_column: str = "text", label_column: str =
         other_norm = set(as_frame(other, text_column, label_column)["text"].dropna().map(normalize_text))
         leaked = len(set(kept["norm"]) & other_norm)
     return DataReport(
-        rows=len(frame), empty_texts=int(empty.sum()), duplicate_texts=int(kept["norm"].duplicated().sum()),
+        rows=len(frame),
+        empty_texts=int(empty.sum()),
+        duplicate_texts=int(kept["norm"].duplicated().sum()),
         conflicting_texts=int((kept.groupby("norm")["label"].nunique() > 1).sum()),
         label_counts={str(k): int(v) for k, v in kept["label"].value_counts().items()},
-        length_words={k: round(float(getattr(words, k)()), 1) if len(words) else 0.0
-                      for k in ("min", "median", "mean", "max")},
-        leaked_texts=leaked)
+        length_words={
+            k: round(float(getattr(words, k)()), 1) if len(words) else 0.0 for k in ("min", "median", "mean", "max")
+        },
+        leaked_texts=leaked,
+    )
 
 
 # --- exact and near duplicates --------------------------------------------------------------------
@@ -112,18 +125,21 @@ def embed(texts: Sequence[str], embedder=None, batch_size: int = 64) -> np.ndarr
     """Unit-length sentence embeddings (N, D) from ``embedder`` (default: the bundled MiniLM)."""
     if embedder is None:
         from helpers.models import load_embedder
+
         embedder = load_embedder()
-    return embedder.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
-                           convert_to_numpy=True, show_progress_bar=False)
+    return embedder.encode(
+        list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    )
 
 
-def similar_pairs(emb_a: np.ndarray, emb_b: np.ndarray | None = None, threshold: float = 0.95,
-                  chunk: int = 1024) -> list[tuple[int, int, float]]:
+def similar_pairs(
+    emb_a: np.ndarray, emb_b: np.ndarray | None = None, threshold: float = 0.95, chunk: int = 1024
+) -> list[tuple[int, int, float]]:
     """(i, j, cosine) for every pair at or above ``threshold``; within emb_a (i < j) when emb_b is None."""
     other = emb_a if emb_b is None else emb_b
     pairs = []
     for start in range(0, len(emb_a), chunk):  # chunks keep the (N, M) similarity matrix small
-        sims = emb_a[start:start + chunk] @ other.T
+        sims = emb_a[start : start + chunk] @ other.T
         for i, j in zip(*np.nonzero(sims >= threshold)):
             if emb_b is None and start + i >= j:
                 continue  # each within-set pair once, and not a text with itself
@@ -131,8 +147,13 @@ def similar_pairs(emb_a: np.ndarray, emb_b: np.ndarray | None = None, threshold:
     return pairs
 
 
-def find_duplicates(texts: Sequence[str], other: Sequence[str] | None = None, threshold: float = 0.95,
-                    embedder=None, embeddings: tuple[np.ndarray, np.ndarray | None] | None = None) -> pd.DataFrame:
+def find_duplicates(
+    texts: Sequence[str],
+    other: Sequence[str] | None = None,
+    threshold: float = 0.95,
+    embedder=None,
+    embeddings: tuple[np.ndarray, np.ndarray | None] | None = None,
+) -> pd.DataFrame:
     """Exact and near-duplicate pairs within ``texts`` or between ``texts`` and ``other``.
 
     Columns: i, j (positions), text_a, text_b, similarity (cosine of embeddings)
@@ -141,14 +162,25 @@ def find_duplicates(texts: Sequence[str], other: Sequence[str] | None = None, th
     """
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold is a cosine similarity in (0, 1], got {threshold}.")
-    emb_a, emb_b = embeddings if embeddings is not None else (
-        embed(texts, embedder), None if other is None else embed(other, embedder))
+    emb_a, emb_b = (
+        embeddings
+        if embeddings is not None
+        else (embed(texts, embedder), None if other is None else embed(other, embedder))
+    )
     b_texts = texts if other is None else other
     rows = []
     for i, j, sim in similar_pairs(emb_a, emb_b, threshold):
         exact = normalize_text(texts[i]) == normalize_text(b_texts[j])
-        rows.append({"i": i, "j": j, "text_a": texts[i], "text_b": b_texts[j], "similarity": round(sim, 4),
-                     "kind": "exact" if exact else "near"})
+        rows.append(
+            {
+                "i": i,
+                "j": j,
+                "text_a": texts[i],
+                "text_b": b_texts[j],
+                "similarity": round(sim, 4),
+                "kind": "exact" if exact else "near",
+            }
+        )
     columns = ["i", "j", "text_a", "text_b", "similarity", "kind"]
     return pd.DataFrame(rows, columns=columns).sort_values("similarity", ascending=False, ignore_index=True)
 
@@ -187,8 +219,12 @@ def catch_rate(flagged: Sequence[int], truly_wrong: np.ndarray) -> dict[str, flo
     """How well a mislabel finder did: precision (flagged that were wrong) and recall (wrong that were flagged)."""
     flagged = np.asarray(flagged, dtype=int)
     hits = int(truly_wrong[flagged].sum()) if len(flagged) else 0
-    return {"flagged": len(flagged), "caught": hits, "precision": hits / max(1, len(flagged)),
-            "recall": hits / max(1, int(truly_wrong.sum()))}
+    return {
+        "flagged": len(flagged),
+        "caught": hits,
+        "precision": hits / max(1, len(flagged)),
+        "recall": hits / max(1, int(truly_wrong.sum())),
+    }
 
 
 # --- class imbalance --------------------------------------------------------------------------------
@@ -225,43 +261,45 @@ def class_weights(labels: Sequence[int], n_classes: int) -> torch.Tensor:
 def per_class_recall(predictions: Sequence[int], labels: Sequence[int], n_classes: int) -> np.ndarray:
     """Recall of each label (n_classes,): the share of its examples predicted correctly (nan if absent)."""
     preds, labels = np.asarray(predictions), np.asarray(labels)
-    return np.array([(preds[labels == c] == c).mean() if (labels == c).any() else np.nan
-                     for c in range(n_classes)])
+    return np.array([(preds[labels == c] == c).mean() if (labels == c).any() else np.nan for c in range(n_classes)])
 
 
 # --- chat formatting for generative fine-tuning -----------------------------------------------------
 SUPPORT_SYSTEM = "You are a friendly support agent for an online bank. Answer in two or three short sentences."
 REPLIES = {  # one agent reply per core intent: enough to show formatting, not a knowledge base
     "card_arrival": "Sorry your card has not arrived yet. You can track its delivery in the app under Card, "
-                    "and if it is more than a week late I can order a replacement for you.",
+    "and if it is more than a week late I can order a replacement for you.",
     "lost_or_stolen_card": "I have frozen your card so nobody can use it. Please order a replacement in the app; "
-                           "we will also check your recent payments with you.",
+    "we will also check your recent payments with you.",
     "exchange_rate": "We convert at the exchange rate shown in the app at the moment you pay. "
-                     "The app shows the rate before you confirm an exchange.",
+    "The app shows the rate before you confirm an exchange.",
     "top_up_failed": "I am sorry your top-up failed. Please check that the card you top up from is valid and "
-                     "has funds, then try again; failed top-ups are never charged.",
+    "has funds, then try again; failed top-ups are never charged.",
     "transfer_not_received_by_recipient": "Transfers can take up to a few working days. Please check the "
-                                          "recipient's details in the app; if they are right, I can trace it.",
+    "recipient's details in the app; if they are right, I can trace it.",
     "cash_withdrawal_charge": "Some cash withdrawals carry a fee, shown in the app under Fees. "
-                              "I can look up the charge on your withdrawal if you tell me the date.",
+    "I can look up the charge on your withdrawal if you tell me the date.",
     "pin_blocked": "Your PIN is blocked after too many wrong tries. You can unblock it in the app under "
-                   "Card settings, or at any cash machine with your current PIN.",
+    "Card settings, or at any cash machine with your current PIN.",
     "Refund_not_showing_up": "Refunds usually appear within a few working days after the merchant sends them. "
-                             "If the merchant confirms it was sent over a week ago, I will investigate.",
+    "If the merchant confirms it was sent over a week ago, I will investigate.",
     "change_pin": "You can change your PIN at most cash machines, or view your current PIN in the app "
-                  "under Card settings.",
+    "under Card settings.",
     "declined_card_payment": "I am sorry your payment was declined. Please check your balance and that the card "
-                             "is not frozen in the app; then try again or tell me the merchant's name.",
+    "is not frozen in the app; then try again or tell me the merchant's name.",
 }
 
 
-def support_conversations(texts: Sequence[str], intents: Sequence[str],
-                          system: str | None = SUPPORT_SYSTEM) -> list[list[dict[str, str]]]:
+def support_conversations(
+    texts: Sequence[str], intents: Sequence[str], system: str | None = SUPPORT_SYSTEM
+) -> list[list[dict[str, str]]]:
     """Turn (customer message, intent) pairs into chat conversations ending with the agent's reply."""
     conversations = []
     for text, intent in zip(texts, intents):
-        reply = REPLIES.get(intent, f"Thanks for your message about {intent.replace('_', ' ')}. "
-                                    "I will look into it and get back to you today.")
+        reply = REPLIES.get(
+            intent,
+            f"Thanks for your message about {intent.replace('_', ' ')}. I will look into it and get back to you today.",
+        )
         turns = [{"role": "user", "content": text}, {"role": "assistant", "content": reply}]
         conversations.append(([{"role": "system", "content": system}] if system else []) + turns)
     return conversations
@@ -271,8 +309,12 @@ def learned_tokens(example: dict[str, list[int]], tokenizer) -> pd.DataFrame:
     """One row per token of a chat example: the token's text and whether the loss learns it (label != -100)."""
     from helpers.lm import IGNORE_INDEX
 
-    return pd.DataFrame({"token": tokenizer.convert_ids_to_tokens(example["input_ids"]),
-                         "learned": [label != IGNORE_INDEX for label in example["labels"]]})
+    return pd.DataFrame(
+        {
+            "token": tokenizer.convert_ids_to_tokens(example["input_ids"]),
+            "learned": [label != IGNORE_INDEX for label in example["labels"]],
+        }
+    )
 
 
 def truncation_stats(conversations: Sequence[list[dict[str, str]]], tokenizer, max_length: int) -> pd.DataFrame:
@@ -284,8 +326,14 @@ def truncation_stats(conversations: Sequence[list[dict[str, str]]], tokenizer, m
         full = chat_example(messages, tokenizer, max_length=10**6)
         n_reply = sum(label != IGNORE_INDEX for label in full["labels"])
         kept = full["labels"][:max_length]
-        rows.append({"tokens": len(full["input_ids"]), "kept": len(kept), "reply_tokens": n_reply,
-                     "reply_tokens_kept": sum(label != IGNORE_INDEX for label in kept)})
+        rows.append(
+            {
+                "tokens": len(full["input_ids"]),
+                "kept": len(kept),
+                "reply_tokens": n_reply,
+                "reply_tokens_kept": sum(label != IGNORE_INDEX for label in kept),
+            }
+        )
     frame = pd.DataFrame(rows)
     frame["truncated"] = frame["tokens"] > max_length
     frame["nothing_learned"] = frame["reply_tokens_kept"] == 0

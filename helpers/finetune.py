@@ -30,9 +30,15 @@ from helpers.training import TrainConfig, TrainingDiverged, TrainingInterrupted,
 DEFAULT_LR = {"lora": 5e-4, "full": 5e-5}  # LoRA trains few weights from zero, so it takes a larger step
 CHECKPOINT_EVERY_STEPS = 50  # also at every epoch end: a kill loses at most this many steps
 # setting: (whole number?, smallest value, an example); every one must also be finite
-LIMITS = {"epochs": (False, 0, "3"), "lr": (False, 0, "5e-4"), "batch_size": (True, 1, "16"),
-          "max_length": (True, 2, "128"), "lora_rank": (True, 1, "8"), "max_steps": (True, 1, "100"),
-          "checkpoint_every": (True, 1, "50")}
+LIMITS = {
+    "epochs": (False, 0, "3"),
+    "lr": (False, 0, "5e-4"),
+    "batch_size": (True, 1, "16"),
+    "max_length": (True, 2, "128"),
+    "lora_rank": (True, 1, "8"),
+    "max_steps": (True, 1, "100"),
+    "checkpoint_every": (True, 1, "50"),
+}
 
 
 class RunStopped(KeyboardInterrupt):
@@ -43,43 +49,88 @@ class RunStopped(KeyboardInterrupt):
         self.resumable = resumable
 
 
-def finetune_classifier(train_path: str | Path, test_path: str | Path, text_column: str = "text",
-                        label_column: str = "label", output_dir: str | Path = "finetuned-classifier",
-                        epochs: float = 3.0, lr: float | None = None, lora_rank: int | None = 8,
-                        max_steps: int | None = None, model: str | Path | None = None, *,
-                        batch_size: int = 16, max_length: int = 128, seed: int = 0, progress: bool = True,
-                        resume: bool = False, skip_labels: Sequence[str] = (),
-                        checkpoint_every: int = CHECKPOINT_EVERY_STEPS) -> dict[str, Any]:
+def finetune_classifier(
+    train_path: str | Path,
+    test_path: str | Path,
+    text_column: str = "text",
+    label_column: str = "label",
+    output_dir: str | Path = "finetuned-classifier",
+    epochs: float = 3.0,
+    lr: float | None = None,
+    lora_rank: int | None = 8,
+    max_steps: int | None = None,
+    model: str | Path | None = None,
+    *,
+    batch_size: int = 16,
+    max_length: int = 128,
+    seed: int = 0,
+    progress: bool = True,
+    resume: bool = False,
+    skip_labels: Sequence[str] = (),
+    checkpoint_every: int = CHECKPOINT_EVERY_STEPS,
+) -> dict[str, Any]:
     """Train on ``train_path``, score on ``test_path``, write everything into the new ``output_dir``;
     returns the metrics. ``lora_rank=None`` fine-tunes every weight; ``model`` is a hub id or folder;
     ``resume=True`` continues a stopped run in ``output_dir`` (same settings and data only)."""
     start = time.perf_counter()
     lr = lr if lr is not None else DEFAULT_LR["full" if lora_rank is None else "lora"]
-    check_settings(epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length, lora_rank=lora_rank,
-                   max_steps=max_steps, checkpoint_every=checkpoint_every)
+    check_settings(
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        max_length=max_length,
+        lora_rank=lora_rank,
+        max_steps=max_steps,
+        checkpoint_every=checkpoint_every,
+    )
     data = load_train_test(train_path, test_path, text_column, label_column, skip_labels)
-    facts = dict(model=_model_name(model), train=Path(train_path).name, test=Path(test_path).name,
-                 train_sha256=sha256_file(train_path), test_sha256=sha256_file(test_path), text_column=text_column,
-                 label_column=label_column, epochs=epochs, lr=lr, lora_rank=lora_rank, max_steps=max_steps,
-                 batch_size=batch_size, max_length=max_length, seed=seed, skip_labels=list(skip_labels))
+    facts = dict(
+        model=_model_name(model),
+        train=Path(train_path).name,
+        test=Path(test_path).name,
+        train_sha256=sha256_file(train_path),
+        test_sha256=sha256_file(test_path),
+        text_column=text_column,
+        label_column=label_column,
+        epochs=epochs,
+        lr=lr,
+        lora_rank=lora_rank,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        max_length=max_length,
+        seed=seed,
+        skip_labels=list(skip_labels),
+    )
     settings = {k: v for k, v in facts.items() if k not in ("train", "test")}  # a moved file is still the same
     settings.update(model=_model_id(model), processes=int(os.environ.get("WORLD_SIZE", "1")))
     run = RunFolder.start(output_dir, settings, resume) if _is_main_process() else None
     if run is not None and resume:
-        _say(f"Resuming the run in {run.out} from its last checkpoint." if run.has_checkpoint()
-             else f"No checkpoint in {run.out} yet: training starts from the beginning.")
-    config = TrainConfig(learning_rate=lr, epochs=epochs, max_steps=max_steps, batch_size=batch_size, seed=seed,
-                         progress=progress, eval_every_steps=None, restore_best=False,
-                         checkpoint_dir=str(RunFolder(output_dir).checkpoint_dir),
-                         checkpoint_every_steps=checkpoint_every)
+        _say(
+            f"Resuming the run in {run.out} from its last checkpoint."
+            if run.has_checkpoint()
+            else f"No checkpoint in {run.out} yet: training starts from the beginning."
+        )
+    config = TrainConfig(
+        learning_rate=lr,
+        epochs=epochs,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        seed=seed,
+        progress=progress,
+        eval_every_steps=None,
+        restore_best=False,
+        checkpoint_dir=str(RunFolder(output_dir).checkpoint_dir),
+        checkpoint_every_steps=checkpoint_every,
+    )
     try:
         return _train_and_write(run, config, facts, data, model, resume, start)
     except KeyboardInterrupt as err:
         if run is not None:
             run.release()
         kept = "the last checkpoint is kept" if run is not None and run.has_checkpoint() else "no checkpoint yet"
-        raise RunStopped(str(err) if isinstance(err, TrainingInterrupted) else f"Stopped ({kept})",
-                         resumable=run is not None) from None
+        raise RunStopped(
+            str(err) if isinstance(err, TrainingInterrupted) else f"Stopped ({kept})", resumable=run is not None
+        ) from None
     except BaseException as err:
         if run is not None and (isinstance(err, TrainingDiverged) or not run.has_checkpoint()):
             run.abandon()  # nothing worth resuming: the folder is as before the run
@@ -88,29 +139,42 @@ def finetune_classifier(train_path: str | Path, test_path: str | Path, text_colu
         raise
 
 
-def _train_and_write(run: RunFolder | None, config: TrainConfig, facts: dict[str, Any], data: tuple, model,
-                     resume: bool, start: float) -> dict[str, Any]:
+def _train_and_write(
+    run: RunFolder | None, config: TrainConfig, facts: dict[str, Any], data: tuple, model, resume: bool, start: float
+) -> dict[str, Any]:
     train_ds, test_ds, labels = data
     seed_everything(config.seed)  # the new head and LoRA start alike in every run with this seed
     net, tokenizer = load_model(labels, model)
     if facts["lora_rank"] is not None:
         net = add_lora(net, rank=facts["lora_rank"])
     max_length = min(facts["max_length"], tokenizer.model_max_length)
-    (train_tok, cut_train), (test_tok, cut_test) = (tokenize_and_count(ds, tokenizer, max_length)
-                                                    for ds in (train_ds, test_ds))
+    (train_tok, cut_train), (test_tok, cut_test) = (
+        tokenize_and_count(ds, tokenizer, max_length) for ds in (train_ds, test_ds)
+    )
     _say(truncation_report({"train": cut_train, "test": cut_test}, len(train_ds) + len(test_ds), max_length))
     history = train(net, train_tok, config, tokenizer=tokenizer, resume=resume)
     metrics = evaluate_classifier(net, test_tok, tokenizer)
     trainable, total = count_parameters(net)
-    metrics.update(n_train=len(train_ds), n_test=len(test_ds), n_labels=len(labels), steps=history.steps,
-                   truncated_train=cut_train, truncated_test=cut_test, max_length=max_length,
-                   trainable_parameters=trainable, total_parameters=total,
-                   train_seconds=round(history.train_seconds, 2), seconds=round(time.perf_counter() - start, 2))
+    metrics.update(
+        n_train=len(train_ds),
+        n_test=len(test_ds),
+        n_labels=len(labels),
+        steps=history.steps,
+        truncated_train=cut_train,
+        truncated_test=cut_test,
+        max_length=max_length,
+        trainable_parameters=trainable,
+        total_parameters=total,
+        train_seconds=round(history.train_seconds, 2),
+        seconds=round(time.perf_counter() - start, 2),
+    )
     if run is not None:
         net = net.merge_and_unload() if facts["lora_rank"] is not None else net  # a plain model: loads without peft
         write_outputs(run, net, tokenizer, labels, metrics, facts, history)
-        _say(f"Accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f} on {len(test_ds)} test "
-             f"examples; model, metrics.json and README.md are in {run.out}/")
+        _say(
+            f"Accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f} on {len(test_ds)} test "
+            f"examples; model, metrics.json and README.md are in {run.out}/"
+        )
     _wait_for_everyone()
     return metrics
 
@@ -120,8 +184,12 @@ def check_settings(**values: float | int | None) -> None:
     for name, value in values.items():
         whole, smallest, example = LIMITS[name]
         number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        if value is None or number and (value >= smallest if whole else value > smallest) \
-                and (not whole or float(value).is_integer()):
+        if (
+            value is None
+            or number
+            and (value >= smallest if whole else value > smallest)
+            and (not whole or float(value).is_integer())
+        ):
             continue
         kind = f"a whole number of at least {smallest}" if whole else "a finite number above 0"
         raise ValueError(f"{name}={value!r} is not allowed: it must be {kind} (for example {name}={example}).")
@@ -136,24 +204,31 @@ def load_model(labels: list[str], model: str | Path | None):
             raise
         try:
             from transformers import AutoConfig
+
             heads = AutoConfig.from_pretrained(str(model)).num_labels
         except OSError:
             heads = "another number of"
-        raise ValueError(f"The model {model} is a classifier for {heads} labels but the training data has "
-                         f"{len(labels)}; pass model='<the model it was fine-tuned from>', or train on data with "
-                         "its labels.") from None
+        raise ValueError(
+            f"The model {model} is a classifier for {heads} labels but the training data has "
+            f"{len(labels)}; pass model='<the model it was fine-tuned from>', or train on data with "
+            "its labels."
+        ) from None
 
 
-def load_train_test(train_path: str | Path, test_path: str | Path, text_column: str, label_column: str,
-                    skip_labels: Sequence[str] = ()):
+def load_train_test(
+    train_path: str | Path, test_path: str | Path, text_column: str, label_column: str, skip_labels: Sequence[str] = ()
+):
     """(train, test, label names): the test file is read with the training labels; needs 2+ classes."""
     train_ds = load_text_classification(train_path, text_column, label_column, skip_labels=skip_labels)
     labels = train_ds.features["label"].names
     if len(labels) < 2:
-        raise ValueError(f"{Path(train_path).name} has a single label ({labels[0]!r}); a classifier needs "
-                         "examples of at least two classes.")
-    test_ds = load_text_classification(test_path, text_column, label_column, label_names=labels,
-                                       skip_labels=skip_labels)
+        raise ValueError(
+            f"{Path(train_path).name} has a single label ({labels[0]!r}); a classifier needs "
+            "examples of at least two classes."
+        )
+    test_ds = load_text_classification(
+        test_path, text_column, label_column, label_names=labels, skip_labels=skip_labels
+    )
     return train_ds, test_ds, labels
 
 
@@ -171,12 +246,15 @@ def truncation_report(truncated: dict[str, int], total: int, max_length: int) ->
     n = sum(truncated.values())
     if n == 0:
         return f"All {total} texts fit in {max_length} tokens."
-    return (f"{n} of {total} texts are longer than {max_length} tokens and were truncated "
-            f"(train {truncated['train']}, test {truncated['test']}); raise max_length to keep more of them.")
+    return (
+        f"{n} of {total} texts are longer than {max_length} tokens and were truncated "
+        f"(train {truncated['train']}, test {truncated['test']}); raise max_length to keep more of them."
+    )
 
 
-def write_outputs(run: RunFolder, net, tokenizer, labels: list[str], metrics: dict[str, Any],
-                  facts: dict[str, Any], history) -> None:
+def write_outputs(
+    run: RunFolder, net, tokenizer, labels: list[str], metrics: dict[str, Any], facts: dict[str, Any], history
+) -> None:
     """Write everything into the run's staging folder, then move it into the output folder (``run.finish``)."""
     tmp = run.staging()
     net.save_pretrained(tmp, safe_serialization=True)
@@ -196,23 +274,23 @@ def model_card(labels: list[str], metrics: dict[str, Any], facts: dict[str, Any]
     method = "full fine-tune" if facts["lora_rank"] is None else f"LoRA rank {facts['lora_rank']} (merged)"
     shown = ", ".join(labels[:20]) + (f", ... ({len(labels)} in all)" if len(labels) > 20 else "")
     skipped = f"\n- Rows labelled {facts['skip_labels']} were left out." if facts["skip_labels"] else ""
-    return f"""# Text classifier fine-tuned from {facts['model']}
+    return f"""# Text classifier fine-tuned from {facts["model"]}
 
 **Task**: classify a text into one of {len(labels)} labels: {shown}.
-**Method**: {method}, {metrics['steps']} optimiser steps, learning rate {facts['lr']}, batch {facts['batch_size']},
-seed {facts['seed']}; torch {torch.__version__}, transformers {transformers.__version__}.
+**Method**: {method}, {metrics["steps"]} optimiser steps, learning rate {facts["lr"]}, batch {facts["batch_size"]},
+seed {facts["seed"]}; torch {torch.__version__}, transformers {transformers.__version__}.
 
 ## Data
-- Train: `{facts['train']}` ({metrics['n_train']} examples, sha256 `{facts['train_sha256']}`), text column
-  `{facts['text_column']}`, label column `{facts['label_column']}`.
-- Test: `{facts['test']}` ({metrics['n_test']} examples, sha256 `{facts['test_sha256']}`), never seen in training.{skipped}
-- Texts longer than {metrics['max_length']} tokens were truncated: {metrics['truncated_train']} in train,
-  {metrics['truncated_test']} in test.
+- Train: `{facts["train"]}` ({metrics["n_train"]} examples, sha256 `{facts["train_sha256"]}`), text column
+  `{facts["text_column"]}`, label column `{facts["label_column"]}`.
+- Test: `{facts["test"]}` ({metrics["n_test"]} examples, sha256 `{facts["test_sha256"]}`), never seen in training.{skipped}
+- Texts longer than {metrics["max_length"]} tokens were truncated: {metrics["truncated_train"]} in train,
+  {metrics["truncated_test"]} in test.
 
 ## Results on the test file
 | accuracy | macro-F1 |
 |---|---|
-| {metrics['accuracy']:.4f} | {metrics['macro_f1']:.4f} |
+| {metrics["accuracy"]:.4f} | {metrics["macro_f1"]:.4f} |
 
 ## Use
 ```python
@@ -249,6 +327,7 @@ def _is_main_process() -> bool:
 
 def _wait_for_everyone() -> None:
     from accelerate import PartialState
+
     PartialState().wait_for_everyone()
 
 

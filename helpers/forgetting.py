@@ -61,18 +61,15 @@ def domain_examples(split: str, per_class: int | None, intents: Sequence[str], s
 
 def domain_conversations(examples: Sequence[dict]) -> list[Messages]:
     """The narrow task as chat: the customer's query, the assistant names its intent."""
-    return [[{"role": "user", "content": e["text"]}, {"role": "assistant", "content": e["intent"]}]
-            for e in examples]
+    return [[{"role": "user", "content": e["text"]}, {"role": "assistant", "content": e["intent"]}] for e in examples]
 
 
 def replay_conversations(pairs: Sequence[dict]) -> list[Messages]:
     """General question-answer pairs as chat conversations."""
-    return [[{"role": "user", "content": p["question"]}, {"role": "assistant", "content": p["answer"]}]
-            for p in pairs]
+    return [[{"role": "user", "content": p["question"]}, {"role": "assistant", "content": p["answer"]}] for p in pairs]
 
 
-def mix_replay(domain: Sequence[Messages], replay: Sequence[Messages], share: float,
-               seed: int = 0) -> list[Messages]:
+def mix_replay(domain: Sequence[Messages], replay: Sequence[Messages], share: float, seed: int = 0) -> list[Messages]:
     """Domain conversations with general ones mixed in so they make up ``share`` of the result, shuffled.
 
     When the share needs more general examples than ``replay`` holds, the pool is used whole as often as needed
@@ -104,16 +101,22 @@ def normalize(text: str) -> str:
 
 def probe_accuracy(model, tokenizer, probe: Sequence[dict], max_new_tokens: int = 24) -> tuple[float, list[str]]:
     """(share of probe questions answered correctly, the replies), greedy decoding."""
-    replies = generation.generate(model, tokenizer, [generation.user_message(q["question"]) for q in probe],
-                                  max_new_tokens=max_new_tokens, batch_size=16)
+    replies = generation.generate(
+        model,
+        tokenizer,
+        [generation.user_message(q["question"]) for q in probe],
+        max_new_tokens=max_new_tokens,
+        batch_size=16,
+    )
     hits = [matches(r, q["answers"]) for r, q in zip(replies, probe)]
     return sum(hits) / len(hits), replies
 
 
 def domain_accuracy(model, tokenizer, examples: Sequence[dict]) -> float:
     """Share of held-out queries whose reply is exactly the intent phrase (after ``normalize``)."""
-    replies = generation.generate(model, tokenizer, [generation.user_message(e["text"]) for e in examples],
-                                  max_new_tokens=8, batch_size=16)
+    replies = generation.generate(
+        model, tokenizer, [generation.user_message(e["text"]) for e in examples], max_new_tokens=8, batch_size=16
+    )
     return sum(normalize(r) == normalize(e["intent"]) for r, e in zip(replies, examples)) / len(examples)
 
 
@@ -135,13 +138,14 @@ class Suite:
 def measure(model, tokenizer, suite: Suite) -> dict[str, float]:
     """Domain accuracy, general-probe accuracy and general-text perplexity of one model."""
     probe_acc, _ = probe_accuracy(model, tokenizer, suite.probe)
-    return {"domain_accuracy": domain_accuracy(model, tokenizer, suite.domain_test),
-            "probe_accuracy": probe_acc,
-            "general_perplexity": general_perplexity(model, tokenizer, suite.general_text, suite.text_max_length)}
+    return {
+        "domain_accuracy": domain_accuracy(model, tokenizer, suite.domain_test),
+        "probe_accuracy": probe_acc,
+        "general_perplexity": general_perplexity(model, tokenizer, suite.general_text, suite.text_max_length),
+    }
 
 
-def fine_tune(method: str, conversations: Sequence[Messages], config: TrainConfig, max_length: int,
-              lora_rank: int = 8):
+def fine_tune(method: str, conversations: Sequence[Messages], config: TrainConfig, max_length: int, lora_rank: int = 8):
     """Load a fresh SmolLM2 and tune it on ``conversations``: method 'full' (every weight) or 'lora'.
 
     Returns (model, tokenizer, History, trainable parameter count).
@@ -160,9 +164,12 @@ def compare(before: dict[str, float], after: dict[str, dict[str, float]]) -> pd.
     """One row per method: domain gain, general-probe accuracy lost, general perplexity rise (relative)."""
     rows = {}
     for name, m in after.items():
-        rows[name] = {**m, "domain_gain": m["domain_accuracy"] - before["domain_accuracy"],
-                      "probe_accuracy_lost": before["probe_accuracy"] - m["probe_accuracy"],
-                      "perplexity_rise": m["general_perplexity"] / before["general_perplexity"] - 1}
+        rows[name] = {
+            **m,
+            "domain_gain": m["domain_accuracy"] - before["domain_accuracy"],
+            "probe_accuracy_lost": before["probe_accuracy"] - m["probe_accuracy"],
+            "perplexity_rise": m["general_perplexity"] / before["general_perplexity"] - 1,
+        }
     return pd.DataFrame(rows).T.rename_axis("method")
 
 
@@ -173,12 +180,20 @@ def plot_tradeoff(table: pd.DataFrame, ax=None, title: str = "What each method g
     ax = ax if ax is not None else plt.subplots(figsize=(6.5, 4.5))[1]
     for name, row in table.iterrows():
         ax.scatter(row["probe_accuracy_lost"], row["domain_gain"], s=80)
-        ax.annotate(f"{name}\n(ppl {row['perplexity_rise']:+.0%})", (row["probe_accuracy_lost"], row["domain_gain"]),
-                    textcoords="offset points", xytext=(8, 4), fontsize=9)
+        ax.annotate(
+            f"{name}\n(ppl {row['perplexity_rise']:+.0%})",
+            (row["probe_accuracy_lost"], row["domain_gain"]),
+            textcoords="offset points",
+            xytext=(8, 4),
+            fontsize=9,
+        )
     ax.axvline(0, color="grey", lw=0.8)
     ax.axhline(0, color="grey", lw=0.8)
-    ax.set(xlabel="general-probe accuracy lost (points; right = more forgetting)",
-           ylabel="bank-task accuracy gained", title=title)
+    ax.set(
+        xlabel="general-probe accuracy lost (points; right = more forgetting)",
+        ylabel="bank-task accuracy gained",
+        title=title,
+    )
     ax.xaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0))
     ax.yaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0))
     return ax
@@ -192,9 +207,15 @@ def timed(fn, *args, **kwargs) -> tuple[Any, float]:
 
 def plan_for(p) -> dict[str, Any]:
     """This notebook's forgetting-experiment sizes for profile ``p`` (a helpers.runtime.Profile)."""
-    return {"train_per_class": p.pick(smoke=8, workshop=16, full=40),
-            "test_per_class": p.pick(smoke=3, workshop=5, full=10),
-            "n_probe": p.pick(smoke=16, workshop=24, full=38),
-            "steps": p.pick(smoke=8, workshop=16, full=120), "batch_size": 8,
-            "max_length": p.pick(smoke=64, workshop=64, full=96),
-            "lr_full": 2e-4, "lr_lora": 1e-3, "lora_rank": 8, "replay_share": 0.25}
+    return {
+        "train_per_class": p.pick(smoke=8, workshop=16, full=40),
+        "test_per_class": p.pick(smoke=3, workshop=5, full=10),
+        "n_probe": p.pick(smoke=16, workshop=24, full=38),
+        "steps": p.pick(smoke=8, workshop=16, full=120),
+        "batch_size": 8,
+        "max_length": p.pick(smoke=64, workshop=64, full=96),
+        "lr_full": 2e-4,
+        "lr_lora": 1e-3,
+        "lora_rank": 8,
+        "replay_share": 0.25,
+    }

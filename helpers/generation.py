@@ -16,9 +16,18 @@ def user_message(text: str, system: str | None = None) -> Messages:
 
 
 @torch.no_grad()
-def generate(model, tokenizer, conversations: Sequence[Messages], max_new_tokens: int = 48,
-             batch_size: int = 8, do_sample: bool = False, temperature: float = 1.0, top_p: float = 1.0,
-             seed: int = 0, progress: bool = False) -> list[str]:
+def generate(
+    model,
+    tokenizer,
+    conversations: Sequence[Messages],
+    max_new_tokens: int = 48,
+    batch_size: int = 8,
+    do_sample: bool = False,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    seed: int = 0,
+    progress: bool = False,
+) -> list[str]:
     """The model's reply to each conversation (greedy by default), in input order."""
     device = next(model.parameters()).device
     side = tokenizer.padding_side
@@ -30,14 +39,16 @@ def generate(model, tokenizer, conversations: Sequence[Messages], max_new_tokens
     try:
         starts = range(0, len(conversations), batch_size)
         for start in tqdm(starts, desc="Generating", disable=not progress):
-            chunk = conversations[start:start + batch_size]
+            chunk = conversations[start : start + batch_size]
             prompts = [tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in chunk]
             enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
-            sampling = dict(do_sample=True, temperature=temperature, top_p=top_p) if do_sample else \
-                dict(do_sample=False, temperature=None, top_p=None, top_k=None)
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
-                                 **sampling)
-            new_tokens = out[:, enc["input_ids"].shape[1]:]
+            sampling = (
+                dict(do_sample=True, temperature=temperature, top_p=top_p)
+                if do_sample
+                else dict(do_sample=False, temperature=None, top_p=None, top_k=None)
+            )
+            out = model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id, **sampling)
+            new_tokens = out[:, enc["input_ids"].shape[1] :]
             replies += [t.strip() for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
     finally:
         tokenizer.padding_side = side

@@ -45,7 +45,7 @@ class History:
     @property
     def final_loss(self) -> float:
         """Mean training loss over the last 10% of steps (less noisy than the last step)."""
-        tail = self.train[-max(1, len(self.train) // 10):]
+        tail = self.train[-max(1, len(self.train) // 10) :]
         return sum(r["loss"] for r in tail) / len(tail)
 
     def best(self, metric: str = "eval_loss") -> dict[str, float]:
@@ -63,6 +63,7 @@ class History:
     def plot(self, ax=None, title: str | None = None, smooth: int = 5):
         """Training loss (smoothed over ``smooth`` steps) and eval loss against steps; returns the axes."""
         from helpers.plots import plot_history
+
         return plot_history(self, ax=ax, title=title, smooth=smooth)
 
     def to_dict(self) -> dict[str, Any]:

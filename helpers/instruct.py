@@ -10,7 +10,6 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -24,8 +23,10 @@ EMPATHY_OPENERS = ("I'm sorry", "I understand")
 NEXT_STEP = "Next step:"
 MAX_REPLY_WORDS = 60
 VOICE_SYSTEM = "You are Northwind Bank's support assistant. Reply to the customer's message."
-JSON_SYSTEM = ('Summarise the customer\'s message as JSON with keys "intent", "urgency" (low, medium or high), '
-               '"product" and "amount".')
+JSON_SYSTEM = (
+    'Summarise the customer\'s message as JSON with keys "intent", "urgency" (low, medium or high), '
+    '"product" and "amount".'
+)
 JSON_KEYS = ("intent", "urgency", "product", "amount")
 URGENCY_LEVELS = ("low", "medium", "high")
 TASKS = ("voice", "json")
@@ -59,8 +60,9 @@ def reference(row: dict[str, Any], task: str) -> str:
     return row["reply"] if task == "voice" else json.dumps(row["summary"])
 
 
-def build_conversations(rows: Sequence[dict[str, Any]], tasks: Sequence[str] = TASKS,
-                        with_answer: bool = True) -> list[list[dict[str, str]]]:
+def build_conversations(
+    rows: Sequence[dict[str, Any]], tasks: Sequence[str] = TASKS, with_answer: bool = True
+) -> list[list[dict[str, str]]]:
     """SFT conversations for every row and task, tasks interleaved row by row."""
     return [conversation(r, t, with_answer) for r in rows for t in tasks]
 
@@ -127,6 +129,7 @@ def embedding_cosine(predictions: Sequence[str], references: Sequence[str], embe
     """Cosine similarity of each prediction to its reference with a sentence embedder (default: MiniLM)."""
     if embedder is None:
         from helpers.models import load_embedder
+
         embedder = load_embedder()
     a = embedder.encode(list(predictions), normalize_embeddings=True, convert_to_numpy=True)
     b = embedder.encode(list(references), normalize_embeddings=True, convert_to_numpy=True)
@@ -134,12 +137,19 @@ def embedding_cosine(predictions: Sequence[str], references: Sequence[str], embe
 
 
 # --- evaluation -----------------------------------------------------------------------
-def generate_answers(model, tokenizer, rows: Sequence[dict[str, Any]], task: str, max_new_tokens: int = 64,
-                     **decoding) -> list[str]:
+def generate_answers(
+    model, tokenizer, rows: Sequence[dict[str, Any]], task: str, max_new_tokens: int = 64, **decoding
+) -> list[str]:
     """The model's answers for one task on ``rows`` (greedy unless decoding says otherwise)."""
     from helpers.generation import generate
-    return generate(model, tokenizer, build_conversations(rows, [task], with_answer=False),
-                    max_new_tokens=max_new_tokens, **decoding)
+
+    return generate(
+        model,
+        tokenizer,
+        build_conversations(rows, [task], with_answer=False),
+        max_new_tokens=max_new_tokens,
+        **decoding,
+    )
 
 
 def score_answers(rows: Sequence[dict[str, Any]], task: str, answers: Sequence[str], embedder=None) -> pd.DataFrame:
@@ -149,8 +159,17 @@ def score_answers(rows: Sequence[dict[str, Any]], task: str, answers: Sequence[s
     for row, answer, ref in zip(rows, answers, refs):
         checks = check_voice(answer) if task == "voice" else check_json(answer, row["intent"])
         passed = all(checks.values()) if task == "voice" else checks["required_keys"]
-        records.append({"id": row["id"], "task": task, "answer": answer, "reference": ref, **checks,
-                        "format_ok": passed, "token_f1": token_f1(answer, ref)})
+        records.append(
+            {
+                "id": row["id"],
+                "task": task,
+                "answer": answer,
+                "reference": ref,
+                **checks,
+                "format_ok": passed,
+                "token_f1": token_f1(answer, ref),
+            }
+        )
     frame = pd.DataFrame(records)
     frame["cosine"] = embedding_cosine(list(answers), refs, embedder) if len(frame) else []
     return frame
@@ -162,17 +181,23 @@ def summarize_scores(frame: pd.DataFrame) -> dict[str, float]:
     return {c: float(frame[c].mean()) for c in frame.columns if c not in skip}
 
 
-def side_by_side(rows: Sequence[dict[str, Any]], task: str, before: Sequence[str], after: Sequence[str],
-                 n: int = 4) -> pd.DataFrame:
+def side_by_side(
+    rows: Sequence[dict[str, Any]], task: str, before: Sequence[str], after: Sequence[str], n: int = 4
+) -> pd.DataFrame:
     """A readable table of the first ``n`` held-out messages: base answer, tuned answer, reference."""
-    return pd.DataFrame([{"message": r["message"], "before tuning": b, "after tuning": a,
-                          "reference": reference(r, task)} for r, b, a in zip(rows[:n], before, after)])
+    return pd.DataFrame(
+        [
+            {"message": r["message"], "before tuning": b, "after tuning": a, "reference": reference(r, task)}
+            for r, b, a in zip(rows[:n], before, after)
+        ]
+    )
 
 
 def show_table(frame: pd.DataFrame):
     """A pandas Styler that keeps line breaks and wraps long text (for notebooks)."""
-    return (frame.style.set_properties(**{"white-space": "pre-wrap", "text-align": "left", "vertical-align": "top"})
-            .hide(axis="index"))
+    return frame.style.set_properties(
+        **{"white-space": "pre-wrap", "text-align": "left", "vertical-align": "top"}
+    ).hide(axis="index")
 
 
 # --- training -------------------------------------------------------------------------
@@ -191,30 +216,48 @@ class VoiceSettings:
 def voice_settings(profile=None) -> VoiceSettings:
     """The adapter-training sizes for the active profile (steps and tokens per example grow with it)."""
     from helpers.runtime import profile as active_profile
+
     p = profile or active_profile()
-    return VoiceSettings(steps=p.pick(smoke=24, workshop=60, full=300), max_length=p.lm_max_length + 32,
-                         batch_size=8)
+    return VoiceSettings(steps=p.pick(smoke=24, workshop=60, full=300), max_length=p.lm_max_length + 32, batch_size=8)
 
 
-def sft_dataset(rows: Sequence[dict[str, Any]], tokenizer, tasks: Sequence[str] = TASKS, max_length: int = 128,
-                assistant_only: bool = True):
+def sft_dataset(
+    rows: Sequence[dict[str, Any]],
+    tokenizer,
+    tasks: Sequence[str] = TASKS,
+    max_length: int = 128,
+    assistant_only: bool = True,
+):
     """Tokenised SFT examples (chat template; prompt tokens masked to -100 when ``assistant_only``)."""
     from helpers.lm import chat_examples
+
     return chat_examples(build_conversations(rows, tasks), tokenizer, max_length, assistant_only=assistant_only)
 
 
 def masked_labels(example: dict[str, list[int]], tokenizer) -> pd.DataFrame:
     """Token by token: the text piece, its id and its label (-100 = not in the loss)."""
     from helpers.lm import IGNORE_INDEX
+
     pieces = [tokenizer.decode([i]) for i in example["input_ids"]]
-    return pd.DataFrame({"token": [repr(p)[1:-1] for p in pieces], "input_id": example["input_ids"],
-                         "label": example["labels"],
-                         "in_loss": [lab != IGNORE_INDEX for lab in example["labels"]]})
+    return pd.DataFrame(
+        {
+            "token": [repr(p)[1:-1] for p in pieces],
+            "input_id": example["input_ids"],
+            "label": example["labels"],
+            "in_loss": [lab != IGNORE_INDEX for lab in example["labels"]],
+        }
+    )
 
 
-def train_voice_adapter(model, tokenizer, rows: Sequence[dict[str, Any]] | None = None,
-                        settings: VoiceSettings | None = None, tasks: Sequence[str] = TASKS,
-                        assistant_only: bool = True, eval_rows: Sequence[dict[str, Any]] | None = None):
+def train_voice_adapter(
+    model,
+    tokenizer,
+    rows: Sequence[dict[str, Any]] | None = None,
+    settings: VoiceSettings | None = None,
+    tasks: Sequence[str] = TASKS,
+    assistant_only: bool = True,
+    eval_rows: Sequence[dict[str, Any]] | None = None,
+):
     """Add LoRA to ``model`` and instruction-tune it on the brand-voice data; returns (peft model, History).
 
     ``rows`` default to the full training split; ``tasks`` picks 'voice', 'json' or both.
@@ -230,8 +273,14 @@ def train_voice_adapter(model, tokenizer, rows: Sequence[dict[str, Any]] | None 
     data = sft_dataset(rows, tokenizer, tasks, settings.max_length, assistant_only)
     eval_data = sft_dataset(eval_rows, tokenizer, tasks, settings.max_length) if eval_rows else None
     peft_model = add_lora(model, rank=settings.rank)
-    config = TrainConfig(learning_rate=settings.learning_rate, max_steps=settings.steps,
-                         batch_size=settings.batch_size, warmup_ratio=0.1, seed=settings.seed,
-                         eval_every_steps=max(1, settings.steps // 4) if eval_data else None, restore_best=False)
+    config = TrainConfig(
+        learning_rate=settings.learning_rate,
+        max_steps=settings.steps,
+        batch_size=settings.batch_size,
+        warmup_ratio=0.1,
+        seed=settings.seed,
+        eval_every_steps=max(1, settings.steps // 4) if eval_data else None,
+        restore_best=False,
+    )
     history = train(peft_model, data, config, eval_data, collate_fn=lm_collator(tokenizer))
     return peft_model, history

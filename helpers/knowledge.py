@@ -23,7 +23,9 @@ QA = dict  # {"id", "question", "answer", "article_id", "fact_id"}
 
 def _read_jsonl(path: Path) -> list[dict]:
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; restore the data/ folder from the repository (git checkout data/).")
+        raise FileNotFoundError(
+            f"{path} is missing; restore the data/ folder from the repository (git checkout data/)."
+        )
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
@@ -74,8 +76,9 @@ def intent_articles(articles: Sequence[Article]) -> dict[str, list[str]]:
     return index
 
 
-def apply_policy_change(articles: Sequence[Article], qa: Sequence[QA], article_id: str, old: str,
-                        new: str) -> tuple[list[Article], list[QA]]:
+def apply_policy_change(
+    articles: Sequence[Article], qa: Sequence[QA], article_id: str, old: str, new: str
+) -> tuple[list[Article], list[QA]]:
     """Copies of the articles and QA pairs with ``old`` replaced by ``new`` in one article and its answers.
 
     This is what happens when the bank changes a fee or a delivery time: the
@@ -86,7 +89,6 @@ def apply_policy_change(articles: Sequence[Article], qa: Sequence[QA], article_i
         raise ValueError(f"No article {article_id!r}; ids run from {articles[0]['id']} to {articles[-1]['id']}.")
     if old not in known[article_id]["text"]:
         raise ValueError(f"{old!r} does not appear in article {article_id}; copy the value exactly as written there.")
-    new_articles = [dict(a, text=a["text"].replace(old, new)) if a["id"] == article_id else dict(a)
-                    for a in articles]
+    new_articles = [dict(a, text=a["text"].replace(old, new)) if a["id"] == article_id else dict(a) for a in articles]
     new_qa = [dict(q, answer=new) if q["article_id"] == article_id and q["answer"] == old else dict(q) for q in qa]
     return new_articles, new_qa

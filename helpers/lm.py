@@ -16,6 +16,7 @@ IGNORE_INDEX = -100  # label value the loss skips (PyTorch's cross-entropy defau
 
 def text_examples(texts: Sequence[str], tokenizer, max_length: int) -> Dataset:
     """Plain-text LM examples: every token is predicted (labels = input_ids)."""
+
     def encode(batch):
         enc = tokenizer(batch["text"], truncation=True, max_length=max_length)
         enc["labels"] = [list(ids) for ids in enc["input_ids"]]
@@ -24,8 +25,9 @@ def text_examples(texts: Sequence[str], tokenizer, max_length: int) -> Dataset:
     return Dataset.from_dict({"text": list(texts)}).map(encode, batched=True, remove_columns=["text"])
 
 
-def chat_example(messages: list[dict[str, str]], tokenizer, max_length: int,
-                 assistant_only: bool = True) -> dict[str, list[int]]:
+def chat_example(
+    messages: list[dict[str, str]], tokenizer, max_length: int, assistant_only: bool = True
+) -> dict[str, list[int]]:
     """One chat conversation as input_ids/attention_mask/labels via the chat template.
 
     With ``assistant_only`` the prompt's tokens get label -100, so the loss
@@ -34,12 +36,15 @@ def chat_example(messages: list[dict[str, str]], tokenizer, max_length: int,
     """
     if messages[-1]["role"] != "assistant":
         raise ValueError("The last message of a training conversation must have role 'assistant'.")
-    prompt_ids = tokenizer.apply_chat_template(messages[:-1], add_generation_prompt=True, tokenize=True,
-                                               return_dict=False)
+    prompt_ids = tokenizer.apply_chat_template(
+        messages[:-1], add_generation_prompt=True, tokenize=True, return_dict=False
+    )
     full_ids = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=False)
     if full_ids[: len(prompt_ids)] != prompt_ids:
-        raise ValueError("The chat template renders the prompt differently with and without the reply; "
-                         "cannot mask the prompt for this tokenizer.")
+        raise ValueError(
+            "The chat template renders the prompt differently with and without the reply; "
+            "cannot mask the prompt for this tokenizer."
+        )
     full_ids = full_ids[:max_length]
     labels = list(full_ids)
     if assistant_only:
@@ -48,8 +53,9 @@ def chat_example(messages: list[dict[str, str]], tokenizer, max_length: int,
     return {"input_ids": full_ids, "attention_mask": [1] * len(full_ids), "labels": labels}
 
 
-def chat_examples(conversations: Sequence[list[dict[str, str]]], tokenizer, max_length: int,
-                  assistant_only: bool = True) -> Dataset:
+def chat_examples(
+    conversations: Sequence[list[dict[str, str]]], tokenizer, max_length: int, assistant_only: bool = True
+) -> Dataset:
     """A Dataset of chat training examples (see ``chat_example``)."""
     rows = [chat_example(m, tokenizer, max_length, assistant_only) for m in conversations]
     return Dataset.from_list(rows)

@@ -48,8 +48,13 @@ class LoRALinear(nn.Module):
     def merge(self) -> nn.Linear:
         """A plain ``nn.Linear`` with weight ``W + scaling * B @ A``: same outputs, no extra cost at inference."""
         base = self.base_layer
-        merged = nn.Linear(base.in_features, base.out_features, bias=base.bias is not None,
-                           device=base.weight.device, dtype=base.weight.dtype)
+        merged = nn.Linear(
+            base.in_features,
+            base.out_features,
+            bias=base.bias is not None,
+            device=base.weight.device,
+            dtype=base.weight.dtype,
+        )
         with torch.no_grad():
             merged.weight.copy_(base.weight + self.delta_weight())
             if base.bias is not None:
@@ -65,8 +70,14 @@ def _matches(name: str, targets: Sequence[str]) -> bool:
     return any(name == t or name.endswith("." + t) for t in targets)
 
 
-def inject_lora(model: nn.Module, target_modules: Sequence[str], r: int = 8, alpha: float = 16.0,
-                dropout: float = 0.0, trainable: Sequence[str] = ()) -> list[str]:
+def inject_lora(
+    model: nn.Module,
+    target_modules: Sequence[str],
+    r: int = 8,
+    alpha: float = 16.0,
+    dropout: float = 0.0,
+    trainable: Sequence[str] = (),
+) -> list[str]:
     """Freeze ``model`` and wrap every nn.Linear named by ``target_modules`` in a LoRALinear, in place.
 
     ``trainable`` names parameters that should train as well (e.g. a new
@@ -76,8 +87,10 @@ def inject_lora(model: nn.Module, target_modules: Sequence[str], r: int = 8, alp
     names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and _matches(n, target_modules)]
     if not names:
         linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, nn.Linear)})
-        raise ValueError(f"No nn.Linear matches target_modules={list(target_modules)}; linear layers here "
-                         f"end with: {', '.join(linear)}.")
+        raise ValueError(
+            f"No nn.Linear matches target_modules={list(target_modules)}; linear layers here "
+            f"end with: {', '.join(linear)}."
+        )
     for name in names:
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model

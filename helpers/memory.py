@@ -52,9 +52,11 @@ def tensors_mb(tensors: Iterable[torch.Tensor]) -> float:
     return sum(storages.values()) / MIB
 
 
-def step_memory(model: torch.nn.Module, batch: Mapping[str, torch.Tensor],
-                make_optimizer: Callable[[list[torch.nn.Parameter]], torch.optim.Optimizer] | None = None
-                ) -> StepMemory:
+def step_memory(
+    model: torch.nn.Module,
+    batch: Mapping[str, torch.Tensor],
+    make_optimizer: Callable[[list[torch.nn.Parameter]], torch.optim.Optimizer] | None = None,
+) -> StepMemory:
     """Count and measure the memory of training ``model`` on ``batch``; ``model`` and the global RNG are untouched.
 
     Runs two optimiser steps on a copy of the model: the first creates the optimiser state and counts the
@@ -74,9 +76,15 @@ def step_memory(model: torch.nn.Module, batch: Mapping[str, torch.Tensor],
     states = [v for s in optimizer.state.values() for v in s.values() if torch.is_tensor(v)]
     weights = tensors_mb([*probe.parameters(), *probe.buffers()])
     optimizer_mb = tensors_mb(states)
-    return StepMemory(weights_mb=weights, gradients_mb=tensors_mb(trainable), optimizer_mb=optimizer_mb,
-                      activations_mb=saved, working_mb=working_bytes / MIB,
-                      measured_mb=weights + optimizer_mb + peak_bytes / MIB, source=source)
+    return StepMemory(
+        weights_mb=weights,
+        gradients_mb=tensors_mb(trainable),
+        optimizer_mb=optimizer_mb,
+        activations_mb=saved,
+        working_mb=working_bytes / MIB,
+        measured_mb=weights + optimizer_mb + peak_bytes / MIB,
+        source=source,
+    )
 
 
 def _adamw(params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
@@ -84,8 +92,9 @@ def _adamw(params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=1e-5, fused=fused)
 
 
-def _train_step(model: torch.nn.Module, batch: Mapping[str, torch.Tensor], optimizer: torch.optim.Optimizer,
-                weights: set[int]) -> float:
+def _train_step(
+    model: torch.nn.Module, batch: Mapping[str, torch.Tensor], optimizer: torch.optim.Optimizer, weights: set[int]
+) -> float:
     """One forward, backward and optimiser step; returns the MiB of activations saved for backward."""
     saved: dict[int, int] = {}
 

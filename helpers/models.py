@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification,
-                          AutoTokenizer)
+from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
 from helpers.paths import user_cache_dir
 
@@ -67,15 +66,19 @@ def _resolve(model: str | Path | None, default: Path) -> str:
     if path.exists():
         return str(path)
     if str(model).startswith((".", "/", "~")) or os.sep in str(model) and str(model).count("/") > 1:
-        raise FileNotFoundError(f"Model path {model} does not exist; pass an existing folder or a hub id like "
-                                "'sentence-transformers/all-MiniLM-L6-v2'.")
+        raise FileNotFoundError(
+            f"Model path {model} does not exist; pass an existing folder or a hub id like "
+            "'sentence-transformers/all-MiniLM-L6-v2'."
+        )
     return str(model)  # a hub id
 
 
 def _load_errors(source: str):
     """Turn an offline miss into a sentence that says what to do."""
-    return OSError(f"Could not load {source!r} from local files. It is not a folder here and not in the Hugging "
-                   "Face cache; set WORKBOOK_ALLOW_DOWNLOADS=1 (with a network) to download it, or pass a local path.")
+    return OSError(
+        f"Could not load {source!r} from local files. It is not a folder here and not in the Hugging "
+        "Face cache; set WORKBOOK_ALLOW_DOWNLOADS=1 (with a network) to download it, or pass a local path."
+    )
 
 
 def load_classifier(labels: Sequence[str], pretrained: bool = True, model: str | Path | None = None):
@@ -91,7 +94,8 @@ def load_classifier(labels: Sequence[str], pretrained: bool = True, model: str |
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=_local_only())
         if pretrained:
             net = AutoModelForSequenceClassification.from_pretrained(
-                source, local_files_only=_local_only(), use_safetensors=True, **kwargs)
+                source, local_files_only=_local_only(), use_safetensors=True, **kwargs
+            )
         else:
             config = AutoConfig.from_pretrained(source, local_files_only=_local_only(), **kwargs)
             net = AutoModelForSequenceClassification.from_config(config)
@@ -121,8 +125,9 @@ def load_chat_model(model: str | Path | None = None, dtype: torch.dtype = torch.
     source = _resolve(model, _cached_smollm()) if model is not None else str(_cached_smollm())
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=_local_only())
-        net = AutoModelForCausalLM.from_pretrained(source, local_files_only=_local_only(),
-                                                   use_safetensors=True, dtype=dtype)
+        net = AutoModelForCausalLM.from_pretrained(
+            source, local_files_only=_local_only(), use_safetensors=True, dtype=dtype
+        )
     except OSError as err:
         raise _load_errors(source) from err
     if tokenizer.pad_token is None:

@@ -21,8 +21,7 @@ def notebook_paths(pattern: str = "*.ipynb") -> list[Path]:
     return sorted(p for p in NOTEBOOKS.glob(pattern) if p.name[:2].isdigit())
 
 
-def execute_notebook(path: Path, out_dir: Path, profile: str, timeout_s: int = 1200,
-                     html: bool = True) -> dict:
+def execute_notebook(path: Path, out_dir: Path, profile: str, timeout_s: int = 1200, html: bool = True) -> dict:
     """Run ``path`` top to bottom with WORKBOOK_PROFILE=``profile``; save the executed copy in out_dir.
 
     Returns {'notebook', 'profile', 'seconds', 'ok', 'error'}; the executed
@@ -31,8 +30,9 @@ def execute_notebook(path: Path, out_dir: Path, profile: str, timeout_s: int = 1
     out_dir.mkdir(parents=True, exist_ok=True)
     nb = nbformat.read(path, as_version=4)
     os.environ["WORKBOOK_PROFILE"] = profile  # the kernel inherits this process's environment
-    client = NotebookClient(nb, timeout=timeout_s, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        nb, timeout=timeout_s, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
     start, error = time.perf_counter(), None
     try:
         client.execute()
@@ -45,16 +45,22 @@ def execute_notebook(path: Path, out_dir: Path, profile: str, timeout_s: int = 1
     if html:
         body, _ = HTMLExporter().from_notebook_node(nb)
         (out_dir / path.with_suffix(".html").name).write_text(body, encoding="utf-8")
-    return {"notebook": path.name, "profile": profile, "seconds": round(seconds, 1), "ok": error is None,
-            "error": error}
+    return {
+        "notebook": path.name,
+        "profile": profile,
+        "seconds": round(seconds, 1),
+        "ok": error is None,
+        "error": error,
+    }
 
 
 def write_summary(results: list[dict], out_dir: Path) -> Path:
     """Write results.json and a Markdown table of run times into out_dir; return the table's path."""
     (out_dir / "results.json").write_text(json.dumps(results, indent=1))
     lines = ["| notebook | profile | seconds | result |", "|---|---|---|---|"]
-    lines += [f"| {r['notebook']} | {r['profile']} | {r['seconds']} | {'ok' if r['ok'] else 'FAILED'} |"
-              for r in results]
+    lines += [
+        f"| {r['notebook']} | {r['profile']} | {r['seconds']} | {'ok' if r['ok'] else 'FAILED'} |" for r in results
+    ]
     lines.append(f"| **total** | | {sum(r['seconds'] for r in results):.1f} | |")
     table = out_dir / "results.md"
     table.write_text("\n".join(lines) + "\n")

@@ -86,8 +86,9 @@ def set_dropout(model: torch.nn.Module, p: float) -> torch.nn.Module:
     return model
 
 
-def run_slice(settings: SliceSettings, sd: SliceData, test_every_eval: bool = False,
-              progress: bool = False) -> dict[str, Any]:
+def run_slice(
+    settings: SliceSettings, sd: SliceData, test_every_eval: bool = False, progress: bool = False
+) -> dict[str, Any]:
     """Train one run; return its History (as a dict), test accuracy of the final weights, and a summary row."""
     train_set = sd.train_slice(settings.per_class)
     seed_everything(settings.seed)  # the new classification head is drawn at load time: same seed, same head
@@ -96,16 +97,27 @@ def run_slice(settings: SliceSettings, sd: SliceData, test_every_eval: bool = Fa
     if settings.rank is not None:
         net = adapters.add_lora(net, rank=settings.rank)
     steps_per_epoch = math.ceil(len(train_set) / settings.batch_size)
-    config = TrainConfig(learning_rate=settings.learning_rate, epochs=settings.epochs,
-                         batch_size=settings.batch_size, weight_decay=settings.weight_decay,
-                         eval_every_steps=max(1, round(steps_per_epoch / settings.evals_per_epoch)),
-                         eval_at_start=True, early_stopping_patience=settings.early_stopping_patience,
-                         restore_best=settings.restore_best, seed=settings.seed, progress=progress)
+    config = TrainConfig(
+        learning_rate=settings.learning_rate,
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        weight_decay=settings.weight_decay,
+        eval_every_steps=max(1, round(steps_per_epoch / settings.evals_per_epoch)),
+        eval_at_start=True,
+        early_stopping_patience=settings.early_stopping_patience,
+        restore_best=settings.restore_best,
+        seed=settings.seed,
+        progress=progress,
+    )
     metrics = evaluation.metrics_fn(sd.test, sd.tokenizer) if test_every_eval else None
     history = train(net, train_set, config, sd.validation, tokenizer=sd.tokenizer, evaluate_fn=metrics)
     test_accuracy = evaluation.evaluate_classifier(net, sd.test, sd.tokenizer)["accuracy"]
-    return {"settings": asdict(settings), "history": history.to_dict(), "test_accuracy": test_accuracy,
-            "train_size": len(train_set)}
+    return {
+        "settings": asdict(settings),
+        "history": history.to_dict(),
+        "test_accuracy": test_accuracy,
+        "train_size": len(train_set),
+    }
 
 
 def summarize(run: dict[str, Any]) -> dict[str, Any]:
@@ -114,10 +126,17 @@ def summarize(run: dict[str, Any]) -> dict[str, Any]:
     best = h.best()
     end = h.evals[-1]
     ended = next((r for r in h.evals if r["step"] == h.restored_step), end) if h.restored_step is not None else end
-    return {"train examples": run["train_size"], "steps": h.steps, "best step": best["step"],
-            "min val loss": best["eval_loss"], "last val loss": end["eval_loss"],
-            "overfit gap": end["eval_loss"] - best["eval_loss"], "val loss of final weights": ended["eval_loss"],
-            "final train loss": h.final_loss, "test accuracy": run["test_accuracy"]}
+    return {
+        "train examples": run["train_size"],
+        "steps": h.steps,
+        "best step": best["step"],
+        "min val loss": best["eval_loss"],
+        "last val loss": end["eval_loss"],
+        "overfit gap": end["eval_loss"] - best["eval_loss"],
+        "val loss of final weights": ended["eval_loss"],
+        "final train loss": h.final_loss,
+        "test accuracy": run["test_accuracy"],
+    }
 
 
 def turning_point(history: History) -> int:
@@ -138,8 +157,9 @@ def remedies(base: SliceSettings, more_data_per_class: int, quick: bool = False)
         "dropout 0.3": replace(base, dropout=0.3),
         "lower LR (÷10)": replace(base, learning_rate=base.learning_rate / 10),
         "LoRA r=4 instead of all weights": replace(base, rank=4),
-        f"more data ({more_data_per_class}/intent, same steps)": replace(base, per_class=more_data_per_class,
-                                                                        epochs=same_steps),
+        f"more data ({more_data_per_class}/intent, same steps)": replace(
+            base, per_class=more_data_per_class, epochs=same_steps
+        ),
     }
     if quick:
         options = {k: v for k, v in options.items() if not k.startswith(("weight decay", "dropout", "LoRA"))}
@@ -171,9 +191,11 @@ def grid_for(p: Profile) -> Grid:
 
     Workshop varies size and learning rate only: with the rank axis too, the grid took 6 of 15 minutes on 2 cores.
     """
-    return p.pick(smoke=Grid((2,), (1e-4, 1e-3), (40,), (None,)),
-                  workshop=Grid((2, 4), (1e-4, 1e-3), (40,), (None,)),
-                  full=Grid((2, 10, 30), (1e-4, 3e-4, 1e-3), (20, 40), (None, 4, 16)))
+    return p.pick(
+        smoke=Grid((2,), (1e-4, 1e-3), (40,), (None,)),
+        workshop=Grid((2, 4), (1e-4, 1e-3), (40,), (None,)),
+        full=Grid((2, 10, 30), (1e-4, 3e-4, 1e-3), (20, 40), (None, 4, 16)),
+    )
 
 
 def key(point: dict[str, Any]) -> str:
@@ -187,8 +209,9 @@ def settings_key(settings: SliceSettings | dict[str, Any]) -> str:
     return json.dumps(values, sort_keys=True)
 
 
-def run_grid(grid: Grid, base: SliceSettings, sd: SliceData,
-             done: Sequence[dict[str, Any]] = ()) -> dict[str, dict[str, Any]]:
+def run_grid(
+    grid: Grid, base: SliceSettings, sd: SliceData, done: Sequence[dict[str, Any]] = ()
+) -> dict[str, dict[str, Any]]:
     """Train every grid point (shows a bar), reusing runs in ``done`` with identical settings.
 
     Returns {key: {'point', 'history', 'test_accuracy'}}.
@@ -206,6 +229,10 @@ def run_grid(grid: Grid, base: SliceSettings, sd: SliceData,
 
 def plan_for(p: Profile) -> dict[str, int]:
     """This notebook's sizes for profile ``p``: slice, 'more data' slice, validation size, epochs."""
-    return {"per_class": 2, "more_data_per_class": p.pick(smoke=8, workshop=15, full=30),
-            "quick_remedies": p.name == "smoke",
-            "val_per_class": p.pick(smoke=5, workshop=6, full=20), "epochs": 40}
+    return {
+        "per_class": 2,
+        "more_data_per_class": p.pick(smoke=8, workshop=15, full=30),
+        "quick_remedies": p.name == "smoke",
+        "val_per_class": p.pick(smoke=5, workshop=6, full=20),
+        "epochs": 40,
+    }

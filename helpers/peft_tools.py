@@ -69,8 +69,16 @@ def variant_name(method: str, rank: int | None = None) -> str:
     return f"LoRA r={rank}" if method == "lora" else method
 
 
-def run_variant(method: str, train_ds, test_ds, labels: list[str], config: TrainConfig, rank: int | None = None,
-                save_dir: str | Path | None = None, learning_rates: dict[str, float] | None = None) -> dict:
+def run_variant(
+    method: str,
+    train_ds,
+    test_ds,
+    labels: list[str],
+    config: TrainConfig,
+    rank: int | None = None,
+    save_dir: str | Path | None = None,
+    learning_rates: dict[str, float] | None = None,
+) -> dict:
     """Train one variant on the same data and steps, and measure it: a table row (JSON-ready).
 
     The row holds trainable params and share, test accuracy, training seconds, the memory of one training
@@ -81,24 +89,42 @@ def run_variant(method: str, train_ds, test_ds, labels: list[str], config: Train
     seed_everything(config.seed)  # every variant starts from the same random head
     model, tokenizer = prepare(method, labels, rank)
     trainable, total = count_parameters(model)
-    first_batch = DataCollatorWithPadding(tokenizer)([train_ds[i] for i in range(min(config.batch_size,
-                                                                                      len(train_ds)))])
+    first_batch = DataCollatorWithPadding(tokenizer)(
+        [train_ds[i] for i in range(min(config.batch_size, len(train_ds)))]
+    )
     step = memory.step_memory(model, first_batch)  # on a copy; the model and the RNG are untouched
     history = train(model, train_ds, config, tokenizer=tokenizer)
     logits, refs = predict_logits(model, test_ds, tokenizer)
     folder = Path(save_dir) / variant_name(method, rank).replace(" ", "_").replace("=", "") if save_dir else None
     size = save_trained(model, folder) if folder else float("nan")
-    return {"variant": variant_name(method, rank), "method": method, "rank": rank,
-            "learning_rate": config.learning_rate, "trainable": trainable, "total": total,
-            "trainable_pct": 100 * trainable / total,
-            "accuracy": classification_metrics(logits.argmax(-1), refs)["accuracy"],
-            "train_seconds": history.train_seconds, "steps": history.steps, **step.to_dict(),
-            "saved_mb": size, "folder": str(folder) if folder else None,
-            "predictions": logits.argmax(-1).tolist(), "first_logits": logits[:16].tolist()}
+    return {
+        "variant": variant_name(method, rank),
+        "method": method,
+        "rank": rank,
+        "learning_rate": config.learning_rate,
+        "trainable": trainable,
+        "total": total,
+        "trainable_pct": 100 * trainable / total,
+        "accuracy": classification_metrics(logits.argmax(-1), refs)["accuracy"],
+        "train_seconds": history.train_seconds,
+        "steps": history.steps,
+        **step.to_dict(),
+        "saved_mb": size,
+        "folder": str(folder) if folder else None,
+        "predictions": logits.argmax(-1).tolist(),
+        "first_logits": logits[:16].tolist(),
+    }
 
 
-def compare_methods(ranks: list[int], train_ds, test_ds, labels: list[str], config: TrainConfig,
-                    save_dir: str | Path | None = None, learning_rates: dict[str, float] | None = None) -> list[dict]:
+def compare_methods(
+    ranks: list[int],
+    train_ds,
+    test_ds,
+    labels: list[str],
+    config: TrainConfig,
+    save_dir: str | Path | None = None,
+    learning_rates: dict[str, float] | None = None,
+) -> list[dict]:
     """Head-only, LoRA at each rank, then full fine-tuning: one ``run_variant`` row each."""
     plan = [("head-only", None)] + [("lora", r) for r in ranks] + [("full", None)]
     rows = []
@@ -167,14 +193,22 @@ def qlora_run(train_rows, tokenizer, config: TrainConfig, rank: int = 8) -> dict
 
     from helpers.lm import lm_collator
 
-    quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                               bnb_4bit_compute_dtype=torch.bfloat16)
+    quant = BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+    )
     source = models.chat_cache_dir()  # built by load_chat_model() earlier in the notebook
     model = AutoModelForCausalLM.from_pretrained(source, quantization_config=quant, device_map={"": 0})
     model = add_lora(prepare_model_for_kbit_training(model), rank=rank)
     start = time.perf_counter()
     torch.cuda.reset_peak_memory_stats()
     history = train(model, train_rows, config, collate_fn=lm_collator(tokenizer))
-    return {"trainable": count_parameters(model)[0], "final_loss": history.final_loss,
-            "seconds": time.perf_counter() - start, "peak_mb": torch.cuda.max_memory_allocated() / memory.MIB,
-            "weights_mb": model.get_memory_footprint() / 2**20}
+    return {
+        "trainable": count_parameters(model)[0],
+        "final_loss": history.final_loss,
+        "seconds": time.perf_counter() - start,
+        "peak_mb": torch.cuda.max_memory_allocated() / memory.MIB,
+        "weights_mb": model.get_memory_footprint() / 2**20,
+    }

@@ -20,8 +20,9 @@ def plot_history(history, ax=None, title: str | None = None, smooth: int = 5):
     train = history.train_frame()
     if not train.empty:
         ax.plot(train["step"], train["loss"], color="tab:blue", alpha=0.25, lw=1)
-        ax.plot(train["step"], train["loss"].rolling(smooth, min_periods=1).mean(), color="tab:blue",
-                label="training loss")
+        ax.plot(
+            train["step"], train["loss"].rolling(smooth, min_periods=1).mean(), color="tab:blue", label="training loss"
+        )
     evals = history.eval_frame()
     if "eval_loss" in evals:
         ax.plot(evals["step"], evals["eval_loss"], "o-", color="tab:orange", label="validation loss")
@@ -44,8 +45,9 @@ def plot_class_balance(dataset, ax=None, top: int | None = None, title: str = "E
     return ax
 
 
-def plot_lengths(lengths: Sequence[int], ax=None, unit: str = "tokens", cutoff: int | None = None,
-                 title: str | None = None):
+def plot_lengths(
+    lengths: Sequence[int], ax=None, unit: str = "tokens", cutoff: int | None = None, title: str | None = None
+):
     """Histogram of text lengths, with an optional truncation cut-off line."""
     ax = _axes(ax)
     sns.histplot(np.asarray(lengths), bins=40, ax=ax)
@@ -57,21 +59,32 @@ def plot_lengths(lengths: Sequence[int], ax=None, unit: str = "tokens", cutoff: 
     return ax
 
 
-def plot_confusion(matrix: np.ndarray, labels: Sequence[str], ax=None, normalize: bool = True,
-                   title: str = "Confusion matrix"):
+def plot_confusion(
+    matrix: np.ndarray, labels: Sequence[str], ax=None, normalize: bool = True, title: str = "Confusion matrix"
+):
     """Heatmap of a confusion matrix (rows: true label, columns: predicted)."""
     m = matrix.astype(float)
     if normalize:
         m = m / np.clip(m.sum(axis=1, keepdims=True), 1, None)
     ax = _axes(ax, figsize=(0.45 * len(labels) + 3, 0.45 * len(labels) + 2))
-    sns.heatmap(m, xticklabels=labels, yticklabels=labels, cmap="Blues", ax=ax, vmin=0,
-                annot=len(labels) <= 12, fmt=".2f" if normalize else ".0f", cbar=False)
+    sns.heatmap(
+        m,
+        xticklabels=labels,
+        yticklabels=labels,
+        cmap="Blues",
+        ax=ax,
+        vmin=0,
+        annot=len(labels) <= 12,
+        fmt=".2f" if normalize else ".0f",
+        cbar=False,
+    )
     ax.set(xlabel="predicted", ylabel="true", title=title)
     return ax
 
 
-def plot_bars(frame: pd.DataFrame, x: str, y: str, hue: str | None = None, ax=None, title: str = "",
-              percent: bool = False):
+def plot_bars(
+    frame: pd.DataFrame, x: str, y: str, hue: str | None = None, ax=None, title: str = "", percent: bool = False
+):
     """A labelled bar chart from a tidy table (values printed on the bars)."""
     ax = _axes(ax)
     sns.barplot(data=frame, x=x, y=y, hue=hue, ax=ax)
@@ -87,17 +100,21 @@ def plot_step_memory(frame: pd.DataFrame, x: str = "variant", ax=None, title: st
     """Stacked bars of a training step's memory account (``helpers.memory.StepMemory`` rows) and its measured peak."""
     ax = _axes(ax, figsize=(7, 4))
     larger = np.maximum(frame["activations_mb"], frame["gradients_mb"])
-    parts = [("weights", frame["weights_mb"], {}), ("AdamW state", frame["optimizer_mb"], {}),
-             ("activations or gradients, the larger", larger, {}),
-             ("working memory (at most)", frame["working_mb"], {"hatch": "//", "alpha": 0.35})]
+    parts = [
+        ("weights", frame["weights_mb"], {}),
+        ("AdamW state", frame["optimizer_mb"], {}),
+        ("activations or gradients, the larger", larger, {}),
+        ("working memory (at most)", frame["working_mb"], {"hatch": "//", "alpha": 0.35}),
+    ]
     bottom = np.zeros(len(frame))
     for (label, values, style), color in zip(parts, sns.color_palette(n_colors=len(parts))):
         ax.bar(frame[x], values, bottom=bottom, label=label, color=color, **style)
         bottom = bottom + np.asarray(values)
     ax.scatter(frame[x], frame["measured_mb"], marker="D", color="black", zorder=5, label="measured peak")
     for xi, top, peak in zip(frame[x], bottom, frame["measured_mb"]):
-        ax.annotate(f"{peak:.0f}", (xi, max(top, peak)), textcoords="offset points", xytext=(0, 6), ha="center",
-                    fontsize=8)
+        ax.annotate(
+            f"{peak:.0f}", (xi, max(top, peak)), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8
+        )
     ax.set(title=title, ylabel="MiB", xlabel="")
     ax.legend(fontsize=8, loc="upper left")
     return ax

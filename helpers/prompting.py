@@ -17,16 +17,35 @@ from helpers.generation import Messages, generate, user_message
 from helpers.knowledge import BANK_NAME, QA, Article, article_text, by_id
 from helpers.retrieval import Index, search
 
-ENGINEERED_SYSTEM = (f"You are the customer support assistant of {BANK_NAME}. Answer the customer's question "
-                     "in one short sentence that states the exact amount, time or name. "
-                     f"If you do not know {BANK_NAME}'s policy, reply: I don't know.")
-RAG_SYSTEM = (f"You are the customer support assistant of {BANK_NAME}. Answer the question in one short "
-              "sentence, copying the exact amount, time or name from the policy articles. "
-              "If the articles do not say, reply: I don't know.")
-ABSTAIN_PATTERNS = ("i don't know", "i do not know", "i'm not sure", "i am not sure", "not able to provide",
-                    "unable to provide", "don't have access", "do not have access", "don't have information",
-                    "do not have information", "cannot provide", "can't provide", "i cannot answer",
-                    "no information", "articles do not say", "not specified", "not mentioned")
+ENGINEERED_SYSTEM = (
+    f"You are the customer support assistant of {BANK_NAME}. Answer the customer's question "
+    "in one short sentence that states the exact amount, time or name. "
+    f"If you do not know {BANK_NAME}'s policy, reply: I don't know."
+)
+RAG_SYSTEM = (
+    f"You are the customer support assistant of {BANK_NAME}. Answer the question in one short "
+    "sentence, copying the exact amount, time or name from the policy articles. "
+    "If the articles do not say, reply: I don't know."
+)
+ABSTAIN_PATTERNS = (
+    "i don't know",
+    "i do not know",
+    "i'm not sure",
+    "i am not sure",
+    "not able to provide",
+    "unable to provide",
+    "don't have access",
+    "do not have access",
+    "don't have information",
+    "do not have information",
+    "cannot provide",
+    "can't provide",
+    "i cannot answer",
+    "no information",
+    "articles do not say",
+    "not specified",
+    "not mentioned",
+)
 
 
 # --- prompts -------------------------------------------------------------------
@@ -58,8 +77,10 @@ def rag(question: str, passages: Sequence[Article | str]) -> Messages:
 def rag_prompts(questions: Sequence[str], index: Index, articles: Sequence[Article], k: int = 3) -> list[Messages]:
     """One RAG conversation per question, holding the ``articles`` of its top ``k`` hits in ``index``."""
     known = by_id(articles)
-    return [rag(question, [known[article_id] for article_id, _, _ in hits])
-            for question, hits in zip(questions, search(index, questions, k))]
+    return [
+        rag(question, [known[article_id] for article_id, _, _ in hits])
+        for question, hits in zip(questions, search(index, questions, k))
+    ]
 
 
 def pick_examples(train: Sequence[QA], k: int, exclude_article: str | None = None, seed: int = 0) -> list[QA]:
@@ -121,8 +142,12 @@ def score_answer(reply: str, gold: str) -> dict[str, float | bool]:
     """{'correct', 'f1', 'abstained', 'hallucinated'}; hallucinated = a confident answer without the gold fact."""
     correct = contains_gold(reply, gold)
     abstained = not correct and is_abstention(reply)
-    return {"correct": correct, "f1": token_f1(reply, gold), "abstained": abstained,
-            "hallucinated": not correct and not abstained}
+    return {
+        "correct": correct,
+        "f1": token_f1(reply, gold),
+        "abstained": abstained,
+        "hallucinated": not correct and not abstained,
+    }
 
 
 def score_answers(replies: Sequence[str], golds: Sequence[str]) -> dict[str, float]:
@@ -131,22 +156,31 @@ def score_answers(replies: Sequence[str], golds: Sequence[str]) -> dict[str, flo
         raise ValueError(f"{len(replies)} replies but {len(golds)} gold answers; pass one gold per reply.")
     rows = [score_answer(r, g) for r, g in zip(replies, golds)]
     n = max(1, len(rows))
-    return {"accuracy": sum(r["correct"] for r in rows) / n,
-            "hallucination_rate": sum(r["hallucinated"] for r in rows) / n,
-            "abstention_rate": sum(r["abstained"] for r in rows) / n,
-            "token_f1": sum(r["f1"] for r in rows) / n}
+    return {
+        "accuracy": sum(r["correct"] for r in rows) / n,
+        "hallucination_rate": sum(r["hallucinated"] for r in rows) / n,
+        "abstention_rate": sum(r["abstained"] for r in rows) / n,
+        "token_f1": sum(r["f1"] for r in rows) / n,
+    }
 
 
-def timed_generate(model, tokenizer, conversations: Sequence[Messages], max_new_tokens: int = 32,
-                   batch_size: int = 8) -> tuple[list[str], float]:
+def timed_generate(
+    model, tokenizer, conversations: Sequence[Messages], max_new_tokens: int = 32, batch_size: int = 8
+) -> tuple[list[str], float]:
     """(greedy replies, seconds per answer) for a batch of conversations."""
     start = time.perf_counter()
     replies = generate(model, tokenizer, conversations, max_new_tokens=max_new_tokens, batch_size=batch_size)
     return replies, (time.perf_counter() - start) / max(1, len(conversations))
 
 
-def evaluate_prompts(model, tokenizer, conversations: Sequence[Messages], golds: Sequence[str],
-                     max_new_tokens: int = 32, batch_size: int = 8) -> tuple[list[str], dict[str, float]]:
+def evaluate_prompts(
+    model,
+    tokenizer,
+    conversations: Sequence[Messages],
+    golds: Sequence[str],
+    max_new_tokens: int = 32,
+    batch_size: int = 8,
+) -> tuple[list[str], dict[str, float]]:
     """(replies, scores + 'seconds_per_answer') for one way of prompting, on questions with gold answers."""
     replies, seconds = timed_generate(model, tokenizer, conversations, max_new_tokens, batch_size)
     return replies, {**score_answers(replies, golds), "seconds_per_answer": seconds}
@@ -199,8 +233,14 @@ def parse_intent(reply: str, intents: Sequence[str]) -> int:
     return best if overlap[best] > 0 else -1
 
 
-def classify_by_prompting(model, tokenizer, texts: Sequence[str], intents: Sequence[str],
-                          examples: Sequence[tuple[str, str]] = (), batch_size: int = 8) -> tuple[list[int], float]:
+def classify_by_prompting(
+    model,
+    tokenizer,
+    texts: Sequence[str],
+    intents: Sequence[str],
+    examples: Sequence[tuple[str, str]] = (),
+    batch_size: int = 8,
+) -> tuple[list[int], float]:
     """(predicted intent index per text, -1 when unparseable; seconds per query) from the chat model."""
     conversations = [intent_prompt(t, intents, examples) for t in texts]
     replies, seconds = timed_generate(model, tokenizer, conversations, max_new_tokens=10, batch_size=batch_size)
@@ -215,10 +255,12 @@ def experiment_sizes(p) -> dict[str, int | float | bool]:
     evaluated questions ask about (plus the changed article), 12 passes at 3e-3 (measured: about 90% of its
     training questions right); on a GPU it trains on every training pair.
     """
-    return {"ft_focused": p.pick(smoke=True, workshop=True, full=False),
-            "ft_epochs": p.pick(smoke=12, workshop=12, full=15),
-            "ft_learning_rate": 3e-3,
-            "lora_rank": 16,
-            "intent_queries_per_class": p.pick(smoke=2, workshop=4, full=10),
-            "max_new_tokens": p.pick(smoke=24, workshop=32, full=40),
-            "top_k": 3}
+    return {
+        "ft_focused": p.pick(smoke=True, workshop=True, full=False),
+        "ft_epochs": p.pick(smoke=12, workshop=12, full=15),
+        "ft_learning_rate": 3e-3,
+        "lora_rank": 16,
+        "intent_queries_per_class": p.pick(smoke=2, workshop=4, full=10),
+        "max_new_tokens": p.pick(smoke=24, workshop=32, full=40),
+        "top_k": 3,
+    }

@@ -23,7 +23,7 @@ def chunk_words(text: str, max_words: int = 120, overlap: int = 20) -> list[str]
     if len(words) <= max_words:
         return [text]
     step = max_words - overlap
-    return [" ".join(words[i:i + max_words]) for i in range(0, len(words) - overlap, step)]
+    return [" ".join(words[i : i + max_words]) for i in range(0, len(words) - overlap, step)]
 
 
 @dataclass
@@ -39,8 +39,9 @@ class Index:
         return len(self.chunks)
 
 
-def build_index(articles: Sequence[Article], embedder, max_words: int = 120, overlap: int = 20,
-                batch_size: int = 32) -> Index:
+def build_index(
+    articles: Sequence[Article], embedder, max_words: int = 120, overlap: int = 20, batch_size: int = 32
+) -> Index:
     """Embed every article (title + text), chunked to ``max_words``, into a searchable Index."""
     ids, chunks = [], []
     for article in articles:

@@ -44,10 +44,13 @@ class RunFolder:
         if out.is_dir() and any(out.iterdir()):
             if (self.work / SETTINGS).exists():
                 self._refuse_if_locked()
-                raise FileExistsError(f"Output folder {out} holds an unfinished run; add resume=True to continue it, "
-                                      "or pass a new folder.")
-            raise FileExistsError(f"Output folder {out} already has files; pass a new folder so nothing is "
-                                  "overwritten.")
+                raise FileExistsError(
+                    f"Output folder {out} holds an unfinished run; add resume=True to continue it, "
+                    "or pass a new folder."
+                )
+            raise FileExistsError(
+                f"Output folder {out} already has files; pass a new folder so nothing is overwritten."
+            )
         self.created_out = not out.exists()
         try:
             out.mkdir(parents=True, exist_ok=True)
@@ -60,26 +63,35 @@ class RunFolder:
         except OSError as err:
             blocker = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
             reason = f"{blocker} is a file" if blocker else (err.strerror or str(err)).lower()
-            raise OSError(f"Cannot create the output folder {out} ({reason}); pass a folder you can "
-                          "write to.") from None
+            raise OSError(
+                f"Cannot create the output folder {out} ({reason}); pass a folder you can write to."
+            ) from None
 
     def _reopen(self, settings: dict[str, Any]) -> None:
         if not (self.work / SETTINGS).exists():
             finished = (self.out / "metrics.json").exists()
-            raise FileNotFoundError(f"{self.out} holds {'a finished run' if finished else 'no unfinished run'}, so "
-                                    "there is nothing to resume; leave out resume=True and pass a new folder.")
+            raise FileNotFoundError(
+                f"{self.out} holds {'a finished run' if finished else 'no unfinished run'}, so "
+                "there is nothing to resume; leave out resume=True and pass a new folder."
+            )
         self._lock()
         try:
             saved = json.loads((self.work / SETTINGS).read_text())
         except ValueError:
             saved = {}
-        differ = [f"the contents of the {key.removesuffix('_sha256')} file" if key.endswith("_sha256")
-                  else f"{key}= ({saved.get(key)!r} then, {settings.get(key)!r} now)"
-                  for key in sorted(settings.keys() | saved.keys()) if settings.get(key) != saved.get(key)]
+        differ = [
+            f"the contents of the {key.removesuffix('_sha256')} file"
+            if key.endswith("_sha256")
+            else f"{key}= ({saved.get(key)!r} then, {settings.get(key)!r} now)"
+            for key in sorted(settings.keys() | saved.keys())
+            if settings.get(key) != saved.get(key)
+        ]
         if differ:
             self.release()
-            raise ValueError(f"Cannot resume the run in {self.out} with other settings: {'; '.join(differ)}; resume "
-                             "with the settings it started with, or pass a new folder to start again.")
+            raise ValueError(
+                f"Cannot resume the run in {self.out} with other settings: {'; '.join(differ)}; resume "
+                "with the settings it started with, or pass a new folder to start again."
+            )
 
     def _lock(self) -> None:
         """Take the lock (a file made with O_EXCL holding our pid); a dead process's lock is taken over."""
@@ -106,8 +118,10 @@ class RunFolder:
             return None
         pid = int(text) if text.isdigit() else None
         if pid is None or _running(pid):
-            raise FileExistsError(f"Another run (process {pid or 'starting'}) is writing into {self.out}; wait for it "
-                                  f"to finish, or pass a new folder (if no run is going, delete {path}).")
+            raise FileExistsError(
+                f"Another run (process {pid or 'starting'}) is writing into {self.out}; wait for it "
+                f"to finish, or pass a new folder (if no run is going, delete {path})."
+            )
         return pid
 
     def has_checkpoint(self) -> bool:

@@ -57,12 +57,42 @@ class Profile:
 
 
 _PROFILES = {
-    "smoke": Profile("smoke", n_intents=10, train_per_class=16, test_per_class=20, max_length=32,
-                     epochs=3, batch_size=16, lm_max_length=96, lm_steps=12, n_generate=12),
-    "workshop": Profile("workshop", n_intents=10, train_per_class=60, test_per_class=40, max_length=48,
-                        epochs=4, batch_size=16, lm_max_length=128, lm_steps=40, n_generate=30),
-    "full": Profile("full", n_intents=77, train_per_class=None, test_per_class=None, max_length=64,
-                    epochs=5, batch_size=32, lm_max_length=256, lm_steps=300, n_generate=60),
+    "smoke": Profile(
+        "smoke",
+        n_intents=10,
+        train_per_class=16,
+        test_per_class=20,
+        max_length=32,
+        epochs=3,
+        batch_size=16,
+        lm_max_length=96,
+        lm_steps=12,
+        n_generate=12,
+    ),
+    "workshop": Profile(
+        "workshop",
+        n_intents=10,
+        train_per_class=60,
+        test_per_class=40,
+        max_length=48,
+        epochs=4,
+        batch_size=16,
+        lm_max_length=128,
+        lm_steps=40,
+        n_generate=30,
+    ),
+    "full": Profile(
+        "full",
+        n_intents=77,
+        train_per_class=None,
+        test_per_class=None,
+        max_length=64,
+        epochs=5,
+        batch_size=32,
+        lm_max_length=256,
+        lm_steps=300,
+        n_generate=60,
+    ),
 }
 
 
@@ -141,6 +171,8 @@ def setup_notebook(seed: int = 0) -> Profile:
     sns.set_theme(style="whitegrid", context="notebook")
     seed_everything(seed)
     active = profile()
-    print(f"profile={active.name} seed={seed} device={pick_device()} torch={torch.__version__} "
-          f"transformers={transformers.__version__} datasets={datasets.__version__} python={platform.python_version()}")
+    print(
+        f"profile={active.name} seed={seed} device={pick_device()} torch={torch.__version__} "
+        f"transformers={transformers.__version__} datasets={datasets.__version__} python={platform.python_version()}"
+    )
     return active

@@ -39,9 +39,13 @@ class SweepSettings:
 
 def sweep_settings(p: Profile) -> SweepSettings:
     """The sweep for profile ``p`` (smoke: 2 sizes on 10 intents; full: 4 sizes on 77)."""
-    return SweepSettings(sizes=p.pick(smoke=(5, 16), workshop=(5, 10, 30, 60), full=(5, 10, 30, None)),
-                         min_steps=p.pick(smoke=30, workshop=40, full=100),
-                         lr_pretrained=1e-4, lr_random=5e-4, curve_size=5)
+    return SweepSettings(
+        sizes=p.pick(smoke=(5, 16), workshop=(5, 10, 30, 60), full=(5, 10, 30, None)),
+        min_steps=p.pick(smoke=30, workshop=40, full=100),
+        lr_pretrained=1e-4,
+        lr_random=5e-4,
+        curve_size=5,
+    )
 
 
 def budget_steps(n_examples: int, p: Profile, min_steps: int) -> int:
@@ -49,8 +53,17 @@ def budget_steps(n_examples: int, p: Profile, min_steps: int) -> int:
     return max(min_steps, math.ceil(p.epochs * n_examples / p.batch_size))
 
 
-def train_classifier(train_set: Dataset, test_set: Dataset, p: Profile, pretrained: bool, learning_rate: float,
-                     steps: int, head_only: bool = False, seed: int = 0, progress: bool = True) -> dict:
+def train_classifier(
+    train_set: Dataset,
+    test_set: Dataset,
+    p: Profile,
+    pretrained: bool,
+    learning_rate: float,
+    steps: int,
+    head_only: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict:
     """Train one MiniLM classifier and return its test accuracy, per-step losses and costs (JSON-ready)."""
     labels = train_set.features["label"].names
     model, tok = models.load_classifier(labels, pretrained=pretrained)
@@ -58,18 +71,29 @@ def train_classifier(train_set: Dataset, test_set: Dataset, p: Profile, pretrain
         adapters.freeze_all_but_head(model)
     train_tok = data.tokenize(train_set, tok, p.max_length)
     test_tok = data.tokenize(test_set, tok, p.max_length)
-    config = training.TrainConfig(learning_rate=learning_rate, max_steps=steps, batch_size=p.batch_size,
-                                  seed=seed, progress=progress)
+    config = training.TrainConfig(
+        learning_rate=learning_rate, max_steps=steps, batch_size=p.batch_size, seed=seed, progress=progress
+    )
     history = training.train(model, train_tok, config, tokenizer=tok)
     scores = evaluation.evaluate_classifier(model, test_tok, tok)
     trainable, total = adapters.count_parameters(model)
     mean_tokens = float(np.mean([len(ids) for ids in train_tok["input_ids"]]))
-    return {"start": "pre-trained" if pretrained else "random init", "head_only": head_only,
-            "per_class": len(train_set) / len(labels), "n_train": len(train_set), "accuracy": scores["accuracy"],
-            "macro_f1": scores["macro_f1"], "learning_rate": learning_rate, "steps": history.steps,
-            "examples_seen": history.examples_seen, "tokens_seen": round(history.examples_seen * mean_tokens),
-            "seconds": history.train_seconds, "params_trained": trainable, "params_total": total,
-            "losses": [r["loss"] for r in history.train]}
+    return {
+        "start": "pre-trained" if pretrained else "random init",
+        "head_only": head_only,
+        "per_class": len(train_set) / len(labels),
+        "n_train": len(train_set),
+        "accuracy": scores["accuracy"],
+        "macro_f1": scores["macro_f1"],
+        "learning_rate": learning_rate,
+        "steps": history.steps,
+        "examples_seen": history.examples_seen,
+        "tokens_seen": round(history.examples_seen * mean_tokens),
+        "seconds": history.train_seconds,
+        "params_trained": trainable,
+        "params_total": total,
+        "losses": [r["loss"] for r in history.train],
+    }
 
 
 def run_sweep(p: Profile, s: SweepSettings, seed: int = 0) -> list[dict]:
@@ -95,8 +119,10 @@ def gap_at(runs: Sequence[dict], size) -> float:
     """Pre-trained minus random-init test accuracy at ``size`` examples per intent."""
     acc = {r["start"]: r["accuracy"] for r in runs if r["size"] == size and not r["head_only"]}
     if set(acc) != {"pre-trained", "random init"}:
-        raise ValueError(f"No pre-trained and random-init pair at size {size!r}; sizes run: "
-                         f"{sorted({str(r['size']) for r in runs})}.")
+        raise ValueError(
+            f"No pre-trained and random-init pair at size {size!r}; sizes run: "
+            f"{sorted({str(r['size']) for r in runs})}."
+        )
     return acc["pre-trained"] - acc["random init"]
 
 
@@ -119,8 +145,13 @@ def plot_sweep(runs: Sequence[dict], ax=None, anchors: dict | None = None):
             ax.axhline(y, ls="--", color=color, lw=1, label=f"{label}: {y:.1%}")
         else:
             ax.plot([x], [y], marker="*", ms=14, color=color, ls="none", label=f"{label}: {y:.1%}")
-    ax.set(xscale="log", xlabel="training examples per intent (log scale)", ylabel="test accuracy", ylim=(0, 1),
-           title="Pre-trained vs random init, same architecture and budget")
+    ax.set(
+        xscale="log",
+        xlabel="training examples per intent (log scale)",
+        ylabel="test accuracy",
+        ylim=(0, 1),
+        title="Pre-trained vs random init, same architecture and budget",
+    )
     ax.legend(fontsize=8, loc="lower right")
     return ax
 
@@ -134,7 +165,10 @@ def plot_curves(runs: Sequence[dict], size, ax=None, smooth: int = 5):
         if r["size"] == size and not r["head_only"]:
             loss = pd.Series(r["losses"]).rolling(smooth, min_periods=1).mean()
             ax.plot(np.arange(1, len(loss) + 1), loss, label=f"{r['start']} (lr {r['learning_rate']:g})")
-    ax.set(xlabel="optimiser step", ylabel=f"training loss (rolling mean of {smooth})",
-           title=f"Learning curves at {size} examples per intent")
+    ax.set(
+        xlabel="optimiser step",
+        ylabel=f"training loss (rolling mean of {smooth})",
+        title=f"Learning curves at {size} examples per intent",
+    )
     ax.legend()
     return ax

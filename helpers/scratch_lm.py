@@ -23,7 +23,7 @@ PRETRAINING = {
     "all-MiniLM-L6-v2": {
         "params": 22.7e6,
         "what": "MiniLM-L6-H384 (distilled from a larger pre-trained model), then contrastive training on "
-                "1B+ sentence pairs: 100k steps x 1,024 pairs on a TPU v3-8 (model card)",
+        "1B+ sentence pairs: 100k steps x 1,024 pairs on a TPU v3-8 (model card)",
         "examples": 100_000 * 1024,  # sentence pairs seen in the contrastive stage
         "tokens": 100_000 * 1024 * 2 * 128,  # upper bound: two texts per pair, at most 128 tokens each
         "source": "sentence-transformers/all-MiniLM-L6-v2 model card (bundled README)",
@@ -53,10 +53,15 @@ class LMSettings:
 
 def lm_settings(p: Profile) -> LMSettings:
     """The generative race for profile ``p``."""
-    return LMSettings(n_train_texts=p.pick(smoke=1000, workshop=4000, full=10003),
-                      n_heldout_texts=p.pick(smoke=100, workshop=300, full=1000),
-                      seconds=p.pick(smoke=20.0, workshop=45.0, full=120.0), batch_size=16,
-                      lr_scratch=3e-3, lr_lora=1e-3, max_length=48)
+    return LMSettings(
+        n_train_texts=p.pick(smoke=1000, workshop=4000, full=10003),
+        n_heldout_texts=p.pick(smoke=100, workshop=300, full=1000),
+        seconds=p.pick(smoke=20.0, workshop=45.0, full=120.0),
+        batch_size=16,
+        lr_scratch=3e-3,
+        lr_lora=1e-3,
+        max_length=48,
+    )
 
 
 def domain_texts(n_train: int, n_heldout: int, seed: int = 0) -> tuple[list[str], list[str]]:
@@ -66,14 +71,23 @@ def domain_texts(n_train: int, n_heldout: int, seed: int = 0) -> tuple[list[str]
     return list(train), list(heldout)
 
 
-def tiny_llama(tokenizer, hidden: int = 192, layers: int = 4, heads: int = 4, max_positions: int = 256,
-               seed: int = 0) -> LlamaForCausalLM:
+def tiny_llama(
+    tokenizer, hidden: int = 192, layers: int = 4, heads: int = 4, max_positions: int = 256, seed: int = 0
+) -> LlamaForCausalLM:
     """A randomly initialised small Llama that uses ``tokenizer``'s vocabulary (tied input/output embeddings)."""
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=hidden * 8 // 3,
-                         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads,
-                         max_position_embeddings=max_positions, tie_word_embeddings=True,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=hidden * 8 // 3,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        max_position_embeddings=max_positions,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     torch.manual_seed(seed)
     return LlamaForCausalLM(config)
 
@@ -94,14 +108,28 @@ def seconds_per_step(model: torch.nn.Module, dataset, collate_fn, batch_size: in
 MIN_RACE_STEPS = 10  # measured: 10 steps take the from-scratch model from ~49,000 to ~3,000 perplexity
 
 
-def train_for_seconds(model, train_set, tokenizer, seconds: float, learning_rate: float, batch_size: int,
-                      seed: int = 0, progress: bool = True) -> training.History:
+def train_for_seconds(
+    model,
+    train_set,
+    tokenizer,
+    seconds: float,
+    learning_rate: float,
+    batch_size: int,
+    seed: int = 0,
+    progress: bool = True,
+) -> training.History:
     """Train ``model`` with helpers.training.train for about ``seconds`` of wall time (steps from a timing probe)."""
     collate = lm.lm_collator(tokenizer)
     per_step = seconds_per_step(model, train_set, collate, batch_size) * 1.15  # + optimiser step
     steps = max(MIN_RACE_STEPS, int(seconds / per_step))  # a floor, so a slow timing probe cannot starve a run
-    config = training.TrainConfig(learning_rate=learning_rate, max_steps=steps, batch_size=batch_size,
-                                  warmup_ratio=0.05, seed=seed, progress=progress)
+    config = training.TrainConfig(
+        learning_rate=learning_rate,
+        max_steps=steps,
+        batch_size=batch_size,
+        warmup_ratio=0.05,
+        seed=seed,
+        progress=progress,
+    )
     return training.train(model, train_set, config, collate_fn=collate)
 
 
@@ -125,23 +153,36 @@ def _row(model, history, ppl: float, train_set) -> dict:
     trainable, total = adapters.count_parameters(model)
     tokens_per_example = sum(len(ids) for ids in train_set["input_ids"]) / len(train_set)
     seen = history.examples_seen if history else 0
-    return {"perplexity": ppl, "params_trained": trainable if history else 0, "params_total": total,
-            "steps": history.steps if history else 0, "examples_seen": seen,
-            "tokens_seen": round(seen * tokens_per_example), "seconds": history.train_seconds if history else 0.0}
+    return {
+        "perplexity": ppl,
+        "params_trained": trainable if history else 0,
+        "params_total": total,
+        "steps": history.steps if history else 0,
+        "examples_seen": seen,
+        "tokens_seen": round(seen * tokens_per_example),
+        "seconds": history.train_seconds if history else 0.0,
+    }
 
 
 @torch.no_grad()
-def complete(model, tokenizer, prefixes: list[str], max_new_tokens: int = 16, temperature: float = 0.7,
-             seed: int = 0) -> list[str]:
+def complete(
+    model, tokenizer, prefixes: list[str], max_new_tokens: int = 16, temperature: float = 0.7, seed: int = 0
+) -> list[str]:
     """Sampled plain-text continuations of each prefix (no chat template: both models learned raw text)."""
     model.eval()
     outs = []
     for prefix in prefixes:
         torch.manual_seed(seed)  # same randomness for every model, so differences come from the weights
         enc = tokenizer(prefix, return_tensors="pt").to(next(model.parameters()).device)
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=True, temperature=temperature,
-                             top_p=0.95, pad_token_id=tokenizer.pad_token_id)
-        outs.append(tokenizer.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True).strip())
+        out = model.generate(
+            **enc,
+            max_new_tokens=max_new_tokens,
+            do_sample=True,
+            temperature=temperature,
+            top_p=0.95,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        outs.append(tokenizer.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True).strip())
     return outs
 
 
@@ -157,11 +198,25 @@ def cost_table(rows: dict[str, dict]) -> pd.DataFrame:
     """Runs and the cited pre-training figures side by side: params trained, examples, tokens, time, FLOPs."""
     table = []
     for name, r in rows.items():
-        table.append({"run": name, "params trained": r["params_trained"], "examples seen": r["examples_seen"],
-                      "tokens seen": r["tokens_seen"], "wall time (s)": round(r["seconds"], 1),
-                      "est. FLOPs": train_flops(r["params_total"], r["params_trained"], r["tokens_seen"])})
+        table.append(
+            {
+                "run": name,
+                "params trained": r["params_trained"],
+                "examples seen": r["examples_seen"],
+                "tokens seen": r["tokens_seen"],
+                "wall time (s)": round(r["seconds"], 1),
+                "est. FLOPs": train_flops(r["params_total"], r["params_trained"], r["tokens_seen"]),
+            }
+        )
     for name, f in PRETRAINING.items():
-        table.append({"run": f"pre-training {name} (cited)", "params trained": f["params"],
-                      "examples seen": f["examples"], "tokens seen": f["tokens"], "wall time (s)": None,
-                      "est. FLOPs": 6 * f["params"] * f["tokens"]})
+        table.append(
+            {
+                "run": f"pre-training {name} (cited)",
+                "params trained": f["params"],
+                "examples seen": f["examples"],
+                "tokens seen": f["tokens"],
+                "wall time (s)": None,
+                "est. FLOPs": 6 * f["params"] * f["tokens"],
+            }
+        )
     return pd.DataFrame(table).set_index("run")

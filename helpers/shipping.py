@@ -46,15 +46,18 @@ def fresh_output_dir(base: str | Path) -> Path:
     return candidate
 
 
-def save_classifier(model, tokenizer, labels: Sequence[str], folder: str | Path, max_length: int = 64,
-                    overwrite: bool = False) -> Path:
+def save_classifier(
+    model, tokenizer, labels: Sequence[str], folder: str | Path, max_length: int = 64, overwrite: bool = False
+) -> Path:
     """Save weights (safetensors), tokenizer, label names and max_length into ``folder``; refuses a
     non-empty folder unless ``overwrite``."""
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()):
         if not overwrite:
-            raise FileExistsError(f"{folder} already holds files; save into a new folder "
-                                  "(shipping.fresh_output_dir) or pass overwrite=True to replace it.")
+            raise FileExistsError(
+                f"{folder} already holds files; save into a new folder "
+                "(shipping.fresh_output_dir) or pass overwrite=True to replace it."
+            )
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder, safe_serialization=True)
@@ -86,34 +89,49 @@ def predict_proba(model, tokenizer, texts: Sequence[str], max_length: int = 64, 
     model.eval()
     out = []
     for start in range(0, len(texts), batch_size):
-        enc = tokenizer(list(texts[start:start + batch_size]), truncation=True, max_length=max_length,
-                        padding=True, return_tensors="pt").to(device)
+        enc = tokenizer(
+            list(texts[start : start + batch_size]),
+            truncation=True,
+            max_length=max_length,
+            padding=True,
+            return_tensors="pt",
+        ).to(device)
         out.append(torch.softmax(model(**enc).logits.float(), dim=-1).cpu())
     model.train(was_training)
     return torch.cat(out).numpy() if out else np.zeros((0, model.config.num_labels), dtype=np.float32)
 
 
-def classify(texts: Sequence[str], model, tokenizer, labels: Sequence[str], max_length: int = 64,
-             threshold: float = 0.0) -> list[Prediction]:
+def classify(
+    texts: Sequence[str], model, tokenizer, labels: Sequence[str], max_length: int = 64, threshold: float = 0.0
+) -> list[Prediction]:
     """The inference function: each text's intent and confidence; below ``threshold`` it is marked for a human."""
     if isinstance(texts, str):
         texts = [texts]
     probs = predict_proba(model, tokenizer, texts, max_length)
-    return [Prediction(t, labels[int(p.argmax())], float(p.max()), bool(p.max() >= threshold))
-            for t, p in zip(texts, probs)]
+    return [
+        Prediction(t, labels[int(p.argmax())], float(p.max()), bool(p.max() >= threshold)) for t, p in zip(texts, probs)
+    ]
 
 
-def predict_in_fresh_process(folder: str | Path, texts: Sequence[str], python: str | Path | None = None,
-                             timeout_s: int = 300) -> np.ndarray:
+def predict_in_fresh_process(
+    folder: str | Path, texts: Sequence[str], python: str | Path | None = None, timeout_s: int = 300
+) -> np.ndarray:
     """Probabilities from a brand-new Python process that only loads ``folder`` (proves the save is complete)."""
-    python = python or (ROOT / ".venv" / "bin" / "python" if (ROOT / ".venv" / "bin" / "python").exists()
-                        else sys.executable)
+    python = python or (
+        ROOT / ".venv" / "bin" / "python" if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
+    )
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "in.json", Path(tmp) / "out.json"
         src.write_text(json.dumps(list(texts)))
         env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-        done = subprocess.run([str(python), "-m", "helpers.shipping", str(Path(folder).resolve()), str(src), str(dst)],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout_s)
+        done = subprocess.run(
+            [str(python), "-m", "helpers.shipping", str(Path(folder).resolve()), str(src), str(dst)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"The fresh process failed to load or predict:\n{done.stderr[-2000:]}")
         return np.asarray(json.loads(dst.read_text()), dtype=np.float32)
@@ -124,17 +142,17 @@ def model_card(facts: dict[str, Any]) -> str:
     f = facts
     rows = "\n".join(f"| {k} | {v} |" for k, v in f["metrics"].items())
     limits = "\n".join(f"- {item}" for item in f["limits"])
-    return f"""# Model card: {f['name']}
+    return f"""# Model card: {f["name"]}
 
 ## Intended use
-{f['intended_use']}
+{f["intended_use"]}
 
 ## Model
-Fine-tuned from {f['base_model']} ({f['parameters']:,} parameters, {f['size_mb']:.1f} MB on disk).
-Trained with the workbook profile `{f['profile']}` in {f['train_seconds']:.0f} s on {f['device']}.
+Fine-tuned from {f["base_model"]} ({f["parameters"]:,} parameters, {f["size_mb"]:.1f} MB on disk).
+Trained with the workbook profile `{f["profile"]}` in {f["train_seconds"]:.0f} s on {f["device"]}.
 
 ## Data
-{f['data']}
+{f["data"]}
 
 ## Metrics (held-out test set, evaluated once)
 | metric | value |
@@ -147,8 +165,8 @@ Trained with the workbook profile `{f['profile']}` in {f['train_seconds']:.0f} s
 ## How to use
 ```python
 from helpers import shipping
-model, tokenizer, labels, max_length = shipping.load_classifier("{f['folder']}")
-shipping.classify(["my card has not arrived"], model, tokenizer, labels, max_length, threshold={f['threshold']:.2f})
+model, tokenizer, labels, max_length = shipping.load_classifier("{f["folder"]}")
+shipping.classify(["my card has not arrived"], model, tokenizer, labels, max_length, threshold={f["threshold"]:.2f})
 ```
 """
 

@@ -85,10 +85,17 @@ class TrainConfig:
             raise ValueError(f"TrainConfig: {'; '.join(bad)}.")
 
 
-def train(model: torch.nn.Module, train_dataset, config: TrainConfig, eval_dataset=None, *,
-          tokenizer=None, collate_fn: Callable | None = None,
-          evaluate_fn: Callable[[torch.nn.Module], dict[str, float]] | None = None,
-          resume: bool = False) -> History:
+def train(
+    model: torch.nn.Module,
+    train_dataset,
+    config: TrainConfig,
+    eval_dataset=None,
+    *,
+    tokenizer=None,
+    collate_fn: Callable | None = None,
+    evaluate_fn: Callable[[torch.nn.Module], dict[str, float]] | None = None,
+    resume: bool = False,
+) -> History:
     """Train ``model`` in place on a tokenised dataset (rows carry ``labels``) and return its History.
 
     ``collate_fn`` pads a list of rows into a batch (default: dynamic padding
@@ -105,8 +112,9 @@ def train(model: torch.nn.Module, train_dataset, config: TrainConfig, eval_datas
     # torchrun on a machine without a GPU: accelerate sets up gloo only when told to use the CPU;
     # otherwise every process would train alone and all of them would write the checkpoint.
     cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
-    accelerator = Accelerator(cpu=cpu, mixed_precision=_precision(config.mixed_precision),
-                              gradient_accumulation_steps=config.grad_accum_steps)
+    accelerator = Accelerator(
+        cpu=cpu, mixed_precision=_precision(config.mixed_precision), gradient_accumulation_steps=config.grad_accum_steps
+    )
     set_seed(config.seed)
     loop = _Loop(model, train_dataset, eval_dataset, config, accelerator, collate_fn, evaluate_fn)
     if resume:
@@ -117,10 +125,13 @@ def train(model: torch.nn.Module, train_dataset, config: TrainConfig, eval_datas
 def _check_checkpoint_dir(folder: str | None) -> None:
     # A checkpoint replaces its whole folder, so it may only be new, empty or an earlier checkpoint.
     path = Path(folder) if folder else None
-    if path is not None and (path.is_file() or path.is_dir() and any(path.iterdir())
-                             and not (path / STATE_FILE).exists()):
-        raise ValueError(f"checkpoint_dir {path} holds files that are not a training checkpoint; pass a new "
-                         "folder (saving a checkpoint replaces the whole folder).")
+    if path is not None and (
+        path.is_file() or path.is_dir() and any(path.iterdir()) and not (path / STATE_FILE).exists()
+    ):
+        raise ValueError(
+            f"checkpoint_dir {path} holds files that are not a training checkpoint; pass a new "
+            "folder (saving a checkpoint replaces the whole folder)."
+        )
 
 
 def _precision(requested: str) -> str:
@@ -141,8 +152,9 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 class _Loop:
     """The state of one training run; ``run()`` drives it."""
 
-    def __init__(self, model, train_dataset, eval_dataset, config: TrainConfig, accelerator: Accelerator,
-                 collate_fn, evaluate_fn):
+    def __init__(
+        self, model, train_dataset, eval_dataset, config: TrainConfig, accelerator: Accelerator, collate_fn, evaluate_fn
+    ):
         self.config, self.acc, self.collate_fn, self.evaluate_fn = config, accelerator, collate_fn, evaluate_fn
         self.train_dataset = train_dataset
         world = accelerator.num_processes
@@ -154,7 +166,8 @@ class _Loop:
         optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.learning_rate, fused=fused)
         # accelerate steps a prepared scheduler once per process per optimiser step.
         scheduler = get_linear_schedule_with_warmup(
-            optimizer, int(config.warmup_ratio * self.total_steps) * world, self.total_steps * world)
+            optimizer, int(config.warmup_ratio * self.total_steps) * world, self.total_steps * world
+        )
         self.model, self.optimizer, self.scheduler = accelerator.prepare(model, optimizer, scheduler)
         self.eval_loader = None
         if eval_dataset is not None:
@@ -173,9 +186,16 @@ class _Loop:
             self.evaluate()
         stop = self.step >= self.total_steps
         # The bar closes even when training stops with an error, so a message after it starts on a fresh line.
-        with tqdm(total=self.total_steps, initial=self.step, desc="Training", unit="step",
-                  disable=not (cfg.progress and acc.is_main_process)) as bar, \
-                _ctrl_c_at_step_end(acc.num_processes == 1) as self.ctrl_c:
+        with (
+            tqdm(
+                total=self.total_steps,
+                initial=self.step,
+                desc="Training",
+                unit="step",
+                disable=not (cfg.progress and acc.is_main_process),
+            ) as bar,
+            _ctrl_c_at_step_end(acc.num_processes == 1) as self.ctrl_c,
+        ):
             while not stop:
                 stop = self.run_epoch(bar)
                 self.epoch, self.batches_into_epoch = self.epoch + 1, 0
@@ -190,8 +210,15 @@ class _Loop:
         """One pass over the training data; True when training should stop."""
         cfg, acc = self.config, self.acc
         generator = torch.Generator().manual_seed(cfg.seed + self.epoch)  # same order on resume
-        loader = acc.prepare(DataLoader(self.train_dataset, batch_size=self.batch_size, shuffle=True,
-                                        generator=generator, collate_fn=self.collate_fn))
+        loader = acc.prepare(
+            DataLoader(
+                self.train_dataset,
+                batch_size=self.batch_size,
+                shuffle=True,
+                generator=generator,
+                collate_fn=self.collate_fn,
+            )
+        )
         if self.batches_into_epoch:
             loader = acc.skip_first_batches(loader, self.batches_into_epoch)
         self.model.train()
@@ -211,12 +238,19 @@ class _Loop:
             self.step += 1
             step_loss = acc.reduce(running, "mean").item()  # .item() syncs with the device once per step
             if not math.isfinite(step_loss):
-                raise TrainingDiverged(f"Training diverged at step {self.step}: the loss became {step_loss}, most "
-                                       f"likely because the learning rate ({cfg.learning_rate:g}) is too high; "
-                                       "lower it about 10 times and train again.")
+                raise TrainingDiverged(
+                    f"Training diverged at step {self.step}: the loss became {step_loss}, most "
+                    f"likely because the learning rate ({cfg.learning_rate:g}) is too high; "
+                    "lower it about 10 times and train again."
+                )
             running.zero_()
-            self.history.log_train(self.step, self.epoch, step_loss, self.scheduler.get_last_lr()[0],
-                                   len(batch["labels"]) * self.grad_accum * acc.num_processes)
+            self.history.log_train(
+                self.step,
+                self.epoch,
+                step_loss,
+                self.scheduler.get_last_lr()[0],
+                len(batch["labels"]) * self.grad_accum * acc.num_processes,
+            )
             bar.update(1)
             bar.set_postfix(loss=f"{step_loss:.3f}")
             self.stop_if_asked()
@@ -247,8 +281,10 @@ class _Loop:
     def shrink_batch(self) -> None:
         """After an out-of-memory error: halve the micro-batch, double accumulation, redo the unfinished step."""
         if self.batch_size == 1:
-            raise torch.OutOfMemoryError("Out of memory with a micro-batch of 1: use a shorter max_length, LoRA, "
-                                         "mixed precision or a smaller model.")
+            raise torch.OutOfMemoryError(
+                "Out of memory with a micro-batch of 1: use a shorter max_length, LoRA, "
+                "mixed precision or a smaller model."
+            )
         self.optimizer.zero_grad()  # drop the gradients of the half-accumulated step; it is redone
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
@@ -258,8 +294,11 @@ class _Loop:
         self.batches_into_epoch = done // self.batch_size
         self.acc.gradient_accumulation_steps, self.acc.step = self.grad_accum, 0
         self.history.config.setdefault("extra", {})["oom_micro_batch"] = self.batch_size
-        self.acc.print(f"Out of memory at step {self.step + 1}: micro-batch {old[0]} -> {self.batch_size}, "
-                       f"gradient accumulation {old[1]} -> {self.grad_accum}; training continues.", flush=True)
+        self.acc.print(
+            f"Out of memory at step {self.step + 1}: micro-batch {old[0]} -> {self.batch_size}, "
+            f"gradient accumulation {old[1]} -> {self.grad_accum}; training continues.",
+            flush=True,
+        )
 
     def step_ends_stage(self, bar) -> bool:
         cfg, last = self.config, self.step >= self.total_steps
@@ -328,12 +367,20 @@ class _Loop:
         self.acc.wait_for_everyone()
         self.acc.save_state(str(tmp))
         if self.acc.is_main_process:
-            state = {"step": self.step, "epoch": self.epoch, "batches_into_epoch": self.batches_into_epoch,
-                     "best_loss": self.best_loss, "bad_evals": self.bad_evals, "history": self.history.to_dict(),
-                     "batch_size": self.batch_size, "grad_accum_steps": self.grad_accum}
+            state = {
+                "step": self.step,
+                "epoch": self.epoch,
+                "batches_into_epoch": self.batches_into_epoch,
+                "best_loss": self.best_loss,
+                "bad_evals": self.bad_evals,
+                "history": self.history.to_dict(),
+                "batch_size": self.batch_size,
+                "grad_accum_steps": self.grad_accum,
+            }
             (tmp / STATE_FILE).write_text(json.dumps(json_safe(state), allow_nan=False))  # best_loss inf: null
             if self.best_state is not None:
                 from safetensors.torch import save_file
+
                 save_file({k: v.contiguous() for k, v in self.best_state.items()}, str(tmp / "best.safetensors"))
             old = final.with_name(final.name + ".old")
             shutil.rmtree(old, ignore_errors=True)  # left by a run killed after its last rename
@@ -356,8 +403,10 @@ class _Loop:
             state = json.loads((folder / STATE_FILE).read_text())
             self.history = History.from_dict(state["history"])
         except Exception as err:  # a truncated safetensors file, a half-written state, a missing optimiser file
-            raise ValueError(f"The checkpoint in {folder} is damaged or incomplete ({type(err).__name__}); delete "
-                             "that folder to train from the start.") from err
+            raise ValueError(
+                f"The checkpoint in {folder} is damaged or incomplete ({type(err).__name__}); delete "
+                "that folder to train from the start."
+            ) from err
         self.step, self.epoch, self.batches_into_epoch = state["step"], state["epoch"], state["batches_into_epoch"]
         self.best_loss = math.inf if state["best_loss"] is None else state["best_loss"]  # JSON has no inf
         self.bad_evals = state["bad_evals"]
@@ -366,6 +415,7 @@ class _Loop:
         self.acc.gradient_accumulation_steps = self.grad_accum
         if (folder / "best.safetensors").exists():
             from safetensors.torch import load_file
+
             self.best_state = load_file(str(folder / "best.safetensors"))
 
 
@@ -374,8 +424,11 @@ def _ctrl_c_at_step_end(enabled: bool) -> Iterator[dict[str, bool]]:
     # The first Ctrl-C only sets a flag, read at the next step end, so a checkpoint never holds half a step;
     # a second Ctrl-C stops at once. Several processes would not see the flag at the same step: not there.
     flag = {"asked": False}
-    if not (enabled and threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+    if not (
+        enabled
+        and threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    ):
         yield flag
         return
 

@@ -36,8 +36,15 @@ def plot_curves(history: History, ax=None, title: str | None = None, smooth: int
     history.plot(ax=ax, title=title, smooth=smooth)
     if history.evals:
         best = history.best()
-        ax.scatter([best["step"]], [best["eval_loss"]], s=90, facecolors="none", edgecolors="tab:red", zorder=5,
-                   label=f"validation minimum (step {best['step']})")
+        ax.scatter(
+            [best["step"]],
+            [best["eval_loss"]],
+            s=90,
+            facecolors="none",
+            edgecolors="tab:red",
+            zorder=5,
+            label=f"validation minimum (step {best['step']})",
+        )
         ax.legend(fontsize=8)
     return ax
 
@@ -73,7 +80,7 @@ def static_grid(results: Mapping[str, dict], max_panels: int = 12):
         plot_curves(History.from_dict(run["history"]), ax=ax, title=_title(run["point"], run.get("test_accuracy")))
         ax.title.set_fontsize(8)
         ax.legend().set_visible(False)
-    for ax in list(axes.flat)[len(runs):]:
+    for ax in list(axes.flat)[len(runs) :]:
         ax.set_visible(False)
     fig.suptitle("Every run of the explorer's grid: training (blue) and validation (orange) loss")
     fig.tight_layout()
@@ -84,15 +91,21 @@ def _output_for(results: Mapping[str, dict], choice: Mapping[str, Any]) -> dict:
     """The explorer's output for one choice of axis values: a PNG of that run's curves, or a note if it is absent."""
     run = _find(results, choice)
     if run is None:
-        return {"output_type": "stream", "name": "stdout",
-                "text": "That combination is not in the grid; move another slider.\n"}
+        return {
+            "output_type": "stream",
+            "name": "stdout",
+            "text": "That combination is not in the grid; move another slider.\n",
+        }
     title = _title(choice, run.get("test_accuracy"))
     ax = plot_curves(History.from_dict(run["history"]), title=title)
     png = io.BytesIO()
     ax.figure.savefig(png, format="png", bbox_inches="tight")
     plt.close(ax.figure)  # drawn once, as this PNG: not again by the inline backend at the end of the cell
-    return {"output_type": "display_data", "metadata": {},
-            "data": {"image/png": base64.b64encode(png.getvalue()).decode("ascii"), "text/plain": title}}
+    return {
+        "output_type": "display_data",
+        "metadata": {},
+        "data": {"image/png": base64.b64encode(png.getvalue()).decode("ascii"), "text/plain": title},
+    }
 
 
 def explorer(results: Mapping[str, dict]):
@@ -102,12 +115,21 @@ def explorer(results: Mapping[str, dict]):
     options = _options(results)
     # A slider's values are positions in options[k], never the grid values: a full fine-tune's rank is None,
     # and ipywidgets reads a value of None as "nothing selected" and raises a TraitError.
-    sliders = {k: w.SelectionSlider(options=[(_fmt(x), i) for i, x in enumerate(v)], value=0, description=AXES[k],
-                                    style={"description_width": "120px"}, continuous_update=False)
-               for k, v in options.items() if len(v) > 1}
-    controls = [sliders[k] if k in sliders else
-                w.HTML(f"{AXES[k]}: <b>{_fmt(v[0])}</b>", layout=w.Layout(margin="0 2em 0 1em"))
-                for k, v in options.items()]
+    sliders = {
+        k: w.SelectionSlider(
+            options=[(_fmt(x), i) for i, x in enumerate(v)],
+            value=0,
+            description=AXES[k],
+            style={"description_width": "120px"},
+            continuous_update=False,
+        )
+        for k, v in options.items()
+        if len(v) > 1
+    }
+    controls = [
+        sliders[k] if k in sliders else w.HTML(f"{AXES[k]}: <b>{_fmt(v[0])}</b>", layout=w.Layout(margin="0 2em 0 1em"))
+        for k, v in options.items()
+    ]
     out = w.Output()
 
     def redraw(_=None) -> None:

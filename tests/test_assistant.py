@@ -27,18 +27,38 @@ class HashEmbedder:
 def parts():
     torch.manual_seed(0)
     articles = knowledge.load_articles()
-    cfg = AutoConfig.from_pretrained(models.minilm_dir(), num_labels=len(INTENTS), hidden_size=32, num_hidden_layers=1,
-                                     num_attention_heads=2, intermediate_size=64)
+    cfg = AutoConfig.from_pretrained(
+        models.minilm_dir(),
+        num_labels=len(INTENTS),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
     clf = AutoModelForSequenceClassification.from_config(cfg).eval()
-    chat_tok = AutoTokenizer.from_pretrained(models.chat_cache_dir() if (models.chat_cache_dir() / "config.json").exists()
-                                             else models._cached_smollm())
+    chat_tok = AutoTokenizer.from_pretrained(
+        models.chat_cache_dir() if (models.chat_cache_dir() / "config.json").exists() else models._cached_smollm()
+    )
     chat_tok.pad_token = chat_tok.pad_token or chat_tok.eos_token
-    llama = AutoConfig.for_model("llama", vocab_size=len(chat_tok), hidden_size=32, intermediate_size=64,
-                                 num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2)
+    llama = AutoConfig.for_model(
+        "llama",
+        vocab_size=len(chat_tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+    )
     writer = adapters.add_lora(AutoModelForCausalLM.from_config(llama), rank=2)
     index = retrieval.build_index(articles, HashEmbedder())
-    return dict(articles=articles, clf=clf, clf_tok=AutoTokenizer.from_pretrained(models.minilm_dir()),
-                writer=writer, chat_tok=chat_tok, index=index)
+    return dict(
+        articles=articles,
+        clf=clf,
+        clf_tok=AutoTokenizer.from_pretrained(models.minilm_dir()),
+        writer=writer,
+        chat_tok=chat_tok,
+        index=index,
+    )
 
 
 def test_grounded_reply_meets_voice_and_states_the_fact():
@@ -57,15 +77,25 @@ def test_training_and_eval_data_stay_in_scope():
     grounded = [c for c in chats if "Policy:" in c[0]["content"]]
     assert grounded and len(grounded) < len(chats) and all(c[-1]["role"] == "assistant" for c in chats)
     questions = assistant.eval_messages(INTENTS, articles, n=5)
-    assert 0 < len(questions) <= 5 and all(set(q["gold_intents"]) <= set(INTENTS) and q["gold_intents"]
-                                           for q in questions)
+    assert 0 < len(questions) <= 5 and all(
+        set(q["gold_intents"]) <= set(INTENTS) and q["gold_intents"] for q in questions
+    )
 
 
 def test_low_confidence_escalates_and_high_threshold_zero_facts(parts):
     p = parts
-    bot = assistant.Assistant(p["clf"], p["clf_tok"], INTENTS, 16, threshold=1.01, index=p["index"],
-                              articles=p["articles"], writer=p["writer"], writer_tokenizer=p["chat_tok"],
-                              max_new_tokens=4)
+    bot = assistant.Assistant(
+        p["clf"],
+        p["clf_tok"],
+        INTENTS,
+        16,
+        threshold=1.01,
+        index=p["index"],
+        articles=p["articles"],
+        writer=p["writer"],
+        writer_tokenizer=p["chat_tok"],
+        max_new_tokens=4,
+    )
     questions = assistant.eval_messages(INTENTS, p["articles"], n=3)
     turns = bot.reply([q["question"] for q in questions])
     assert all(t.escalated and t.reply == assistant.ESCALATION_REPLY and t.article_id is None for t in turns)
@@ -76,9 +106,18 @@ def test_low_confidence_escalates_and_high_threshold_zero_facts(parts):
 
 def test_confident_route_picks_an_article_of_the_intent_when_retrieved(parts):
     p = parts
-    bot = assistant.Assistant(p["clf"], p["clf_tok"], INTENTS, 16, threshold=0.0, index=p["index"],
-                              articles=p["articles"], writer=p["writer"], writer_tokenizer=p["chat_tok"],
-                              max_new_tokens=4)
+    bot = assistant.Assistant(
+        p["clf"],
+        p["clf_tok"],
+        INTENTS,
+        16,
+        threshold=0.0,
+        index=p["index"],
+        articles=p["articles"],
+        writer=p["writer"],
+        writer_tokenizer=p["chat_tok"],
+        max_new_tokens=4,
+    )
     known = knowledge.by_id(p["articles"])
     turns = bot.reply(["my card has not arrived yet", "what exchange rate do you use"])
     for t in turns:
@@ -90,9 +129,15 @@ def test_confident_route_picks_an_article_of_the_intent_when_retrieved(parts):
 def test_baselines_and_scoreboard(parts):
     p = parts
     questions = assistant.eval_messages(INTENTS, p["articles"], n=2)
-    frames = {k: assistant.score(assistant.baseline_turns(k, questions, p["writer"], p["chat_tok"], p["index"],
-                                                          p["articles"], max_new_tokens=3), questions)
-              for k in ("prompt-only", "rag-only", "fine-tune-only")}
+    frames = {
+        k: assistant.score(
+            assistant.baseline_turns(
+                k, questions, p["writer"], p["chat_tok"], p["index"], p["articles"], max_new_tokens=3
+            ),
+            questions,
+        )
+        for k in ("prompt-only", "rag-only", "fine-tune-only")
+    }
     board = assistant.scoreboard(frames)
     assert list(board.index) == ["prompt-only", "rag-only", "fine-tune-only"]
     assert board["right intent"].isna().all() and (board["escalated"] == 0).all()
@@ -102,16 +147,26 @@ def test_baselines_and_scoreboard(parts):
 
 def test_train_writer_trains_only_the_adapter(parts):
     p = parts
-    llama = AutoConfig.for_model("llama", vocab_size=len(p["chat_tok"]), hidden_size=32, intermediate_size=64,
-                                 num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2)
+    llama = AutoConfig.for_model(
+        "llama",
+        vocab_size=len(p["chat_tok"]),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+    )
     base = AutoModelForCausalLM.from_config(llama)
     chats = assistant.training_conversations(INTENTS, p["articles"])[:8]
     frozen = {n: w.clone() for n, w in base.named_parameters()}
-    model, history = assistant.train_writer(base, p["chat_tok"], chats, steps=2, max_length=208, batch_size=4,
-                                            rank=2)
+    model, history = assistant.train_writer(base, p["chat_tok"], chats, steps=2, max_length=208, batch_size=4, rank=2)
     assert history.steps == 2 and np.isfinite(history.final_loss)
-    changed = [n for n, w in model.named_parameters() if "lora_" not in n and
-               not torch.equal(w, frozen[n.replace("base_model.model.", "").replace(".base_layer", "")])]
+    changed = [
+        n
+        for n, w in model.named_parameters()
+        if "lora_" not in n
+        and not torch.equal(w, frozen[n.replace("base_model.model.", "").replace(".base_layer", "")])
+    ]
     assert not changed, changed[:3]
     lora_b = [w for n, w in model.named_parameters() if "lora_B" in n]
     assert lora_b and any(torch.count_nonzero(w) for w in lora_b)  # the adapter moved off its zero init

@@ -28,8 +28,9 @@ def test_reliability_bins_and_ece_exact():
     # ECE = 0.5 * |0.5 - 0.95| + 0.5 * |1.0 - 0.55| = 0.45
     assert calibration.expected_calibration_error(conf, correct) == pytest.approx(0.45)
     # Bins weigh by their counts: 3 at 0.95 (1 right), 1 at 0.55 (right) -> 0.75 * |1/3 - 0.95| + 0.25 * 0.45 = 0.575
-    uneven = calibration.expected_calibration_error(np.array([0.95, 0.95, 0.95, 0.55]),
-                                                   np.array([True, False, False, True]))
+    uneven = calibration.expected_calibration_error(
+        np.array([0.95, 0.95, 0.95, 0.55]), np.array([True, False, False, True])
+    )
     assert uneven == pytest.approx(0.575)
 
 

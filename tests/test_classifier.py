@@ -13,8 +13,15 @@ def test_fine_tune_learns_scores_and_repeats(tmp_path):
     tiny = make_tiny_model(tmp_path / "tiny", dropout=0.0)
     P = replace(profile("smoke"), epochs=15, batch_size=8)
     ds = two_class_dataset().cast_column("label", ClassLabel(names=LABELS))  # the tiny model's 4 labels
-    run = lambda **kw: classifier.fine_tune(ds, P, 5e-3, eval_dataset=ds, progress=False,  # noqa: E731
-                                            model=tiny, **kw)
+    run = lambda **kw: classifier.fine_tune(
+        ds,
+        P,
+        5e-3,
+        eval_dataset=ds,
+        progress=False,  # noqa: E731
+        model=tiny,
+        **kw,
+    )
     net, tok, history = run()
     assert history.evals[-1]["accuracy"] > 0.9 and history.evals[-1]["eval_loss"] < history.evals[0]["eval_loss"]
     assert [r["loss"] for r in run()[2].train] == [r["loss"] for r in history.train]  # same seed, same head and run
@@ -27,8 +34,11 @@ def test_fine_tune_learns_scores_and_repeats(tmp_path):
 
 def test_weighted_loss_wrapper_equals_plain_loss_with_unit_weights():
     model = tiny_classifier(n_labels=3).eval()
-    batch = {"input_ids": torch.randint(0, 50, (4, 7)), "attention_mask": torch.ones(4, 7, dtype=torch.long),
-             "labels": torch.tensor([0, 1, 2, 1])}
+    batch = {
+        "input_ids": torch.randint(0, 50, (4, 7)),
+        "attention_mask": torch.ones(4, 7, dtype=torch.long),
+        "labels": torch.tensor([0, 1, 2, 1]),
+    }
     plain = model(**batch)
     wrapped = classifier.WeightedLossClassifier(model, torch.ones(3))(**batch)
     assert torch.allclose(plain.loss, wrapped.loss, atol=1e-6) and torch.equal(plain.logits, wrapped.logits)

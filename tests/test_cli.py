@@ -23,7 +23,6 @@ from helpers.cli import main
 from helpers.data import BANKING77_DIR
 from helpers.finetune import sha256_file
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -41,9 +40,28 @@ def files(tmp_path_factory) -> dict[str, Path]:
 
 
 def args(files, out, *extra) -> list[str]:
-    return ["finetune-classifier", "--train", str(files["train"]), "--test", str(files["test"]),
-            "--label-column", "intent", "--output", str(out), "--model", str(files["model"]),
-            "--max-steps", "3", "--batch-size", "8", "--max-length", "12", "--lora-rank", "4", *extra]
+    return [
+        "finetune-classifier",
+        "--train",
+        str(files["train"]),
+        "--test",
+        str(files["test"]),
+        "--label-column",
+        "intent",
+        "--output",
+        str(out),
+        "--model",
+        str(files["model"]),
+        "--max-steps",
+        "3",
+        "--batch-size",
+        "8",
+        "--max-length",
+        "12",
+        "--lora-rank",
+        "4",
+        *extra,
+    ]
 
 
 def test_finetune_writes_a_reloadable_model_metrics_and_card(files, tmp_path, capsys, monkeypatch):
@@ -58,8 +76,15 @@ def test_finetune_writes_a_reloadable_model_metrics_and_card(files, tmp_path, ca
     said = capsys.readouterr().out
     assert "were truncated" in said and f"are in {out}/" in said
     assert sum(texts) == 32 + 16  # each file tokenised once, truncation counted from that one pass
-    assert {"model.safetensors", "config.json", "tokenizer.json", "labels.json", "metrics.json", "README.md",
-            "history.json"} <= {p.name for p in out.iterdir()}
+    assert {
+        "model.safetensors",
+        "config.json",
+        "tokenizer.json",
+        "labels.json",
+        "metrics.json",
+        "README.md",
+        "history.json",
+    } <= {p.name for p in out.iterdir()}
     assert not any(p.suffix in (".bin", ".pt", ".pkl") for p in out.iterdir())
     assert not (out / ".in-progress").exists() and (users / "keep.txt").read_text() == "mine"
     metrics = json.loads((out / "metrics.json").read_text())
@@ -74,9 +99,11 @@ def test_finetune_writes_a_reloadable_model_metrics_and_card(files, tmp_path, ca
     from helpers.data import load_text_classification, tokenize
     from helpers.evaluation import evaluate_classifier
     from helpers.models import load_classifier
+
     model, tokenizer = load_classifier(sorted(LABELS), model=out)
-    test = tokenize(load_text_classification(files["test"], label_column="intent", label_names=sorted(LABELS)),
-                    tokenizer, 12)
+    test = tokenize(
+        load_text_classification(files["test"], label_column="intent", label_names=sorted(LABELS)), tokenizer, 12
+    )
     assert evaluate_classifier(model, test, tokenizer)["accuracy"] == pytest.approx(metrics["accuracy"])
     assert {k: files[k].read_bytes() for k in ("train", "test")} == before  # inputs untouched
 
@@ -119,21 +146,28 @@ def replace(argv: list[str], change: dict[str, str]) -> list[str]:
     return argv
 
 
-NUMBERS = [(flag, value) for flag in ("--epochs", "--lr") for value in ("nan", "inf", "0", "-1")] + \
-          [(flag, value) for flag in ("--batch-size", "--lora-rank", "--max-steps", "--max-length",
-                                      "--checkpoint-every") for value in ("0", "-1")]
+NUMBERS = [(flag, value) for flag in ("--epochs", "--lr") for value in ("nan", "inf", "0", "-1")] + [
+    (flag, value)
+    for flag in ("--batch-size", "--lora-rank", "--max-steps", "--max-length", "--checkpoint-every")
+    for value in ("0", "-1")
+]
 
 
-@pytest.mark.parametrize("change, expected", [
-    ({"--label-column": "label"}, "columns are: text, intent. Pass --label-column"),
-    ({"--text-column": "intent"}, "'intent' is given as both the text and the label column; pass --text-column"),
-    ({"--train": "no_such_file.csv"}, "no_such_file.csv does not exist"),
-    ({"--model": "./no_such_model"}, "Model path ./no_such_model does not exist"),
-    ({"--lr": "-0.001"}, "--lr -0.001 is not allowed: it must be a finite number above 0 (for example --lr 5e-4)."),
-    ({"--max-length": "1"}, "--max-length 1 is not allowed: it must be a whole number of at least 2"),
-    *[({flag: value}, f"{flag} {float(value) if flag in ('--epochs', '--lr') else int(value)} is not allowed")
-      for flag, value in NUMBERS],
-])
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ({"--label-column": "label"}, "columns are: text, intent. Pass --label-column"),
+        ({"--text-column": "intent"}, "'intent' is given as both the text and the label column; pass --text-column"),
+        ({"--train": "no_such_file.csv"}, "no_such_file.csv does not exist"),
+        ({"--model": "./no_such_model"}, "Model path ./no_such_model does not exist"),
+        ({"--lr": "-0.001"}, "--lr -0.001 is not allowed: it must be a finite number above 0 (for example --lr 5e-4)."),
+        ({"--max-length": "1"}, "--max-length 1 is not allowed: it must be a whole number of at least 2"),
+        *[
+            ({flag: value}, f"{flag} {float(value) if flag in ('--epochs', '--lr') else int(value)} is not allowed")
+            for flag, value in NUMBERS
+        ],
+    ],
+)
 def test_mistakes_give_one_line_and_exit_1(files, tmp_path, capsys, change, expected):
     assert main(replace(args(files, tmp_path / "out"), change)) == 1
     err = capsys.readouterr().err.strip()
@@ -141,9 +175,14 @@ def test_mistakes_give_one_line_and_exit_1(files, tmp_path, capsys, change, expe
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("change, expected", [({"--batch-size": "2.5"}, "argument --batch-size: invalid int value"),
-                                              ({"--epochs": "three"}, "argument --epochs: invalid float value"),
-                                              ({"--no-such-flag": "1"}, "unrecognized arguments: --no-such-flag")])
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ({"--batch-size": "2.5"}, "argument --batch-size: invalid int value"),
+        ({"--epochs": "three"}, "argument --epochs: invalid float value"),
+        ({"--no-such-flag": "1"}, "unrecognized arguments: --no-such-flag"),
+    ],
+)
 def test_unreadable_flags_give_one_line_and_exit_2(files, tmp_path, capsys, change, expected):
     with pytest.raises(SystemExit) as stop:
         main(replace(args(files, tmp_path / "out"), change))
@@ -156,23 +195,28 @@ def test_a_saved_classifier_for_other_labels_is_refused(files, tmp_path, capsys)
     from transformers import BertConfig, BertForSequenceClassification
 
     three = tmp_path / "three_labels"
-    config = BertConfig.from_pretrained(files["model"], num_labels=3, id2label={0: "a", 1: "b", 2: "c"},
-                                        label2id={"a": 0, "b": 1, "c": 2})
+    config = BertConfig.from_pretrained(
+        files["model"], num_labels=3, id2label={0: "a", 1: "b", 2: "c"}, label2id={"a": 0, "b": 1, "c": 2}
+    )
     BertForSequenceClassification(config).save_pretrained(three)
     for name in ("tokenizer.json", "tokenizer_config.json"):
         (three / name).write_bytes((files["model"] / name).read_bytes())
     assert main(replace(args(files, tmp_path / "out"), {"--model": str(three)})) == 1
     err = said_last(capsys)
-    assert err == (f"error: The model {three} is a classifier for 3 labels but the training data has 4; pass --model "
-                   "'<the model it was fine-tuned from>', or train on data with its labels."), err
+    assert err == (
+        f"error: The model {three} is a classifier for 3 labels but the training data has 4; pass --model "
+        "'<the model it was fine-tuned from>', or train on data with its labels."
+    ), err
     assert not (tmp_path / "out").exists()  # checked and created before the model, removed when it failed
 
 
 def test_an_output_folder_that_cannot_be_made(files, tmp_path, capsys, monkeypatch):
     under_a_file = files["train"] / "run"
     assert main(args(files, under_a_file)) == 1
-    assert said_last(capsys) == (f"error: Cannot create the output folder {under_a_file} "
-                                               f"({files['train']} is a file); pass a folder you can write to.")
+    assert said_last(capsys) == (
+        f"error: Cannot create the output folder {under_a_file} "
+        f"({files['train']} is a file); pass a folder you can write to."
+    )
     import pathlib
 
     def read_only(self, *a, **k):
@@ -180,13 +224,16 @@ def test_an_output_folder_that_cannot_be_made(files, tmp_path, capsys, monkeypat
 
     monkeypatch.setattr(pathlib.Path, "mkdir", read_only)  # root ignores chmod, so the refusal is simulated
     assert main(args(files, tmp_path / "locked" / "run")) == 1
-    assert said_last(capsys) == (f"error: Cannot create the output folder {tmp_path}/locked/run "
-                                               "(permission denied); pass a folder you can write to.")
+    assert said_last(capsys) == (
+        f"error: Cannot create the output folder {tmp_path}/locked/run "
+        "(permission denied); pass a folder you can write to."
+    )
 
 
 @pytest.fixture
 def stopped(files, tmp_path, capsys, monkeypatch) -> tuple[Path, list[str]]:
     """An unfinished run: Ctrl-C (simulated: the flag a real one sets) at the end of step 1 of 3."""
+
     @contextlib.contextmanager
     def pressed_at_once(enabled):
         yield {"asked": True}
@@ -197,8 +244,9 @@ def stopped(files, tmp_path, capsys, monkeypatch) -> tuple[Path, list[str]]:
     assert main(argv) == 130
     monkeypatch.undo()
     err = said_last(capsys)
-    assert err == ("Stopped at step 1 of 3 (checkpoint saved); to continue, run: python -m helpers "
-                   + " ".join(argv) + " --resume"), err
+    assert err == (
+        "Stopped at step 1 of 3 (checkpoint saved); to continue, run: python -m helpers " + " ".join(argv) + " --resume"
+    ), err
     assert (out / ".in-progress" / "checkpoint" / "trainer_state.json").exists()
     assert not (out / ".in-progress" / "lock").exists()  # released
     return out, argv
@@ -210,9 +258,11 @@ def test_resume_with_other_settings_or_data_is_refused(stopped, files, tmp_path,
     changed.write_bytes(files["train"].read_bytes() + b"one more,card_arrival\n")
     assert main(replace(argv, {"--lr": "0.01", "--seed": "1", "--train": str(changed)}) + ["--resume"]) == 1
     err = said_last(capsys)
-    assert err == (f"error: Cannot resume the run in {out} with other settings: --lr (0.0005 then, 0.01 now); "
-                   "--seed (0 then, 1 now); the contents of the train file; resume with the settings it started "
-                   "with, or pass a new folder to start again."), err
+    assert err == (
+        f"error: Cannot resume the run in {out} with other settings: --lr (0.0005 then, 0.01 now); "
+        "--seed (0 then, 1 now); the contents of the train file; resume with the settings it started "
+        "with, or pass a new folder to start again."
+    ), err
     assert main(argv) == 1  # without --resume: refused too, and told how to continue
     assert f"Output folder {out} holds an unfinished run; add --resume to continue it" in said_last(capsys)
     assert (out / ".in-progress" / "checkpoint" / "trainer_state.json").exists()  # nothing was lost
@@ -241,8 +291,10 @@ def test_a_damaged_checkpoint_gives_a_sentence(stopped, capsys):
     (checkpoint / "model.safetensors").write_bytes(b"half-written")
     assert main(argv + ["--resume"]) == 1
     err = said_last(capsys)
-    assert err == (f"error: The checkpoint in {checkpoint} is damaged or incomplete (SafetensorError); delete that "
-                   "folder to train from the start."), err
+    assert err == (
+        f"error: The checkpoint in {checkpoint} is damaged or incomplete (SafetensorError); delete that "
+        "folder to train from the start."
+    ), err
 
 
 def test_a_diverging_run_stops_and_saves_nothing(files, tmp_path, capsys):
@@ -255,9 +307,25 @@ def test_a_diverging_run_stops_and_saves_nothing(files, tmp_path, capsys):
 
 
 def test_real_process_exits_nonzero_without_traceback(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "helpers", "finetune-classifier", "--train", "missing.csv",
-                           "--test", "missing.csv", "--output", str(tmp_path / "out")],
-                          cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "helpers",
+            "finetune-classifier",
+            "--train",
+            "missing.csv",
+            "--test",
+            "missing.csv",
+            "--output",
+            str(tmp_path / "out"),
+        ],
+        cwd=ROOT,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1
     assert "Traceback" not in done.stderr and done.stderr.strip().count("\n") == 0, done.stderr
     assert done.stderr.startswith("error: missing.csv does not exist")

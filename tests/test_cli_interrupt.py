@@ -37,10 +37,32 @@ def files(tmp_path_factory) -> dict[str, Path]:
 
 
 def command(files, out: Path) -> list[str]:
-    return [sys.executable, "-m", "helpers", "finetune-classifier", "--train", str(files["train"]), "--test",
-            str(files["test"]), "--label-column", "category", "--output", str(out), "--model", str(files["model"]),
-            "--max-steps", str(STEPS), "--batch-size", "8", "--max-length", "12", "--lora-rank", "4",
-            "--checkpoint-every", "5"]
+    return [
+        sys.executable,
+        "-m",
+        "helpers",
+        "finetune-classifier",
+        "--train",
+        str(files["train"]),
+        "--test",
+        str(files["test"]),
+        "--label-column",
+        "category",
+        "--output",
+        str(out),
+        "--model",
+        str(files["model"]),
+        "--max-steps",
+        str(STEPS),
+        "--batch-size",
+        "8",
+        "--max-length",
+        "12",
+        "--lora-rank",
+        "4",
+        "--checkpoint-every",
+        "5",
+    ]
 
 
 def checkpoint_step(out: Path) -> int:
@@ -52,8 +74,9 @@ def checkpoint_step(out: Path) -> int:
 
 def test_ctrl_c_stops_cleanly_and_resume_matches_an_uninterrupted_run(files, tmp_path, capsys):
     out = tmp_path / "run"
-    worker = subprocess.Popen(command(files, out), cwd=ROOT, env=subprocess_env(), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    worker = subprocess.Popen(
+        command(files, out), cwd=ROOT, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.time() + 180
     while checkpoint_step(out) < 5 and worker.poll() is None and time.time() < deadline:
         time.sleep(0.05)
@@ -81,8 +104,9 @@ def test_ctrl_c_stops_cleanly_and_resume_matches_an_uninterrupted_run(files, tmp
     assert f"| {stopped_at}/{STEPS} [" in resumed.stderr and f"| 0/{STEPS} [" not in resumed.stderr  # not from 0
 
     straight = tmp_path / "straight"
-    done = subprocess.run(command(files, straight), cwd=ROOT, env=subprocess_env(), capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        command(files, straight), cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     a, b = (json.loads((folder / "metrics.json").read_text()) for folder in (out, straight))
     assert a["steps"] == b["steps"] == STEPS

@@ -50,13 +50,17 @@ def test_user_jsonl_loads(tmp_path):
 def test_wrong_column_lists_columns_and_argument(tmp_path):
     path = tmp_path / "my_tickets.csv"
     path.write_text("text,intent\nhello,greet\n")
-    with pytest.raises(ValueError, match=r"column 'label' not found in my_tickets.csv; columns are: text, intent. "
-                                         r"Pass label_column="):
+    with pytest.raises(
+        ValueError,
+        match=r"column 'label' not found in my_tickets.csv; columns are: text, intent. "
+        r"Pass label_column=",
+    ):
         data.load_text_classification(path)
 
 
-@pytest.mark.parametrize("content,match", [("", "is empty"), ("text,label\n", "no rows"),
-                                           ("text,label\n,a\nfine,b\n", "empty texts")])
+@pytest.mark.parametrize(
+    "content,match", [("", "is empty"), ("text,label\n", "no rows"), ("text,label\n,a\nfine,b\n", "empty texts")]
+)
 def test_bad_files_get_clear_errors(tmp_path, content, match):
     path = tmp_path / "bad.csv"
     path.write_text(content)

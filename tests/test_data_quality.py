@@ -19,8 +19,12 @@ def make_dataset(labels: list[int]) -> Dataset:
 
 
 def test_data_report_counts_every_problem(tmp_path):
-    frame = pd.DataFrame({"text": ["Hello there", "hello  THERE", "", None, "Card lost", "card lost", "Top up"],
-                          "label": ["a", "a", "a", "b", "b", "c", "c"]})
+    frame = pd.DataFrame(
+        {
+            "text": ["Hello there", "hello  THERE", "", None, "Card lost", "card lost", "Top up"],
+            "label": ["a", "a", "a", "b", "b", "c", "c"],
+        }
+    )
     path = tmp_path / "tickets.csv"
     frame.to_csv(path, index=False)
     other = pd.DataFrame({"text": ["TOP UP", "unseen"], "label": ["c", "a"]})

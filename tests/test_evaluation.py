@@ -29,8 +29,10 @@ def test_predict_logits_shapes_and_order():
     # Row i is example i alone through the model in eval mode: same order, padding masked, no dropout.
     model.eval()
     with torch.no_grad():
-        one_by_one = [model(**{k: torch.tensor([ds[i][k]]) for k in ("input_ids", "token_type_ids", "attention_mask")})
-                      .logits[0] for i in range(len(ds))]
+        one_by_one = [
+            model(**{k: torch.tensor([ds[i][k]]) for k in ("input_ids", "token_type_ids", "attention_mask")}).logits[0]
+            for i in range(len(ds))
+        ]
     np.testing.assert_allclose(logits, torch.stack(one_by_one).numpy(), atol=1e-5)
 
 

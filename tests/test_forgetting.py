@@ -65,8 +65,15 @@ def tiny_lm():
     tok = AutoTokenizer.from_pretrained(models._cached_smollm())
     tok.pad_token = tok.pad_token or tok.eos_token
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+    )
     return LlamaForCausalLM(cfg), tok
 
 
@@ -75,8 +82,11 @@ def test_measure_scores_each_part_on_a_tiny_model(tiny_lm, monkeypatch):
     probe = F.load_probe(2)
     # Scripted replies in place of the random model's: one right domain answer (up to case and punctuation),
     # one right probe answer and one wrong one. Perplexity comes from the real tiny model.
-    replies = {"Where is my card?": "Card arrival.", probe[0]["question"]: f"The {probe[0]['answers'][0]}, of course.",
-               probe[1]["question"]: "I could not say."}
+    replies = {
+        "Where is my card?": "Card arrival.",
+        probe[0]["question"]: f"The {probe[0]['answers'][0]}, of course.",
+        probe[1]["question"]: "I could not say.",
+    }
     monkeypatch.setattr(F.generation, "generate", lambda m, t, convs, **kw: [replies[c[-1]["content"]] for c in convs])
     suite = F.Suite([{"text": "Where is my card?", "intent": "card arrival"}], probe, F.load_general_text()[:2], 32)
     scores = F.measure(model, tok, suite)

@@ -12,13 +12,15 @@ from helpers import instruct as I
 from helpers.lm import IGNORE_INDEX
 from helpers.runtime import CORE_INTENTS
 
-GOOD = "\n".join([I.GREETING, "I'm sorry your card is late.", "Next step: open Cards > Track delivery in the app.",
-                  I.SIGN_OFF])
+GOOD = "\n".join(
+    [I.GREETING, "I'm sorry your card is late.", "Next step: open Cards > Track delivery in the app.", I.SIGN_OFF]
+)
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
     from helpers.models import _cached_smollm
+
     tok = AutoTokenizer.from_pretrained(_cached_smollm())
     tok.pad_token = tok.pad_token or tok.eos_token
     return tok
@@ -26,8 +28,15 @@ def tokenizer():
 
 def tiny_lm(vocab_size: int) -> LlamaForCausalLM:
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=vocab_size, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256)
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+    )
     return LlamaForCausalLM(config)
 
 
@@ -63,8 +72,12 @@ def test_check_voice_flags_each_broken_rule():
 def test_check_json_accepts_fences_and_requires_keys():
     good = '{"intent": "pin_blocked", "urgency": "high", "product": "card", "amount": null}'
     assert all(I.check_json(f"```json\n{good}\n```", "pin_blocked").values())
-    assert I.check_json(good, "change_pin") == {"valid_json": True, "required_keys": True, "valid_urgency": True,
-                                                "intent_correct": False}
+    assert I.check_json(good, "change_pin") == {
+        "valid_json": True,
+        "required_keys": True,
+        "valid_urgency": True,
+        "intent_correct": False,
+    }
     assert I.check_json('{"intent": "x"}')["required_keys"] is False
     assert I.check_json('{"intent": "x",')["valid_json"] is False
     assert I.check_json("[1, 2]")["valid_json"] is False  # JSON, but not an object
@@ -103,7 +116,11 @@ def test_score_answers_and_side_by_side():
     assert frame.loc[0, "token_f1"] == pytest.approx(1.0) and frame.loc[0, "cosine"] == pytest.approx(1.0)
     assert I.summarize_scores(frame)["format_ok"] == 0.5
     assert list(I.side_by_side(rows, "voice", answers, answers).columns) == [
-        "message", "before tuning", "after tuning", "reference"]
+        "message",
+        "before tuning",
+        "after tuning",
+        "reference",
+    ]
 
 
 def test_train_voice_adapter_trains_only_lora_and_lowers_loss(tokenizer):

@@ -1,8 +1,8 @@
 import pytest
 import torch
+from transformers import AutoTokenizer
 
 from helpers import lm, models
-from transformers import AutoTokenizer
 
 
 @pytest.fixture(scope="module")

@@ -17,14 +17,24 @@ TARGETS = ["query", "value"]
 
 def tiny_bert(seed: int = 0) -> BertForSequenceClassification:
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=32, num_labels=3)
+    config = BertConfig(
+        vocab_size=100,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=32,
+        num_labels=3,
+    )
     return BertForSequenceClassification(config).eval()
 
 
 def batch(seed: int = 1) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
-    return {"input_ids": torch.randint(0, 100, (4, 10), generator=g), "attention_mask": torch.ones(4, 10, dtype=torch.long)}
+    return {
+        "input_ids": torch.randint(0, 100, (4, 10), generator=g),
+        "attention_mask": torch.ones(4, 10, dtype=torch.long),
+    }
 
 
 def test_layer_equals_base_at_init():
@@ -62,8 +72,10 @@ def test_only_adapters_train():
 def test_trainable_head_option():
     model = tiny_bert()
     inject_lora(model, TARGETS, r=2, trainable=["classifier"])
-    assert {n for n, p in model.named_parameters() if p.requires_grad and "lora_" not in n} == \
-        {"classifier.weight", "classifier.bias"}
+    assert {n for n, p in model.named_parameters() if p.requires_grad and "lora_" not in n} == {
+        "classifier.weight",
+        "classifier.bias",
+    }
 
 
 def test_unknown_target_names_the_choices():

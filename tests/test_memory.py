@@ -15,16 +15,25 @@ MIB = 2**20
 def small_bert(seed: int = 0) -> BertForSequenceClassification:
     # Wide enough that activations and weights are megabytes, small enough for a fast test.
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=2000, hidden_size=128, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=512, max_position_embeddings=64, num_labels=4)
+    config = BertConfig(
+        vocab_size=2000,
+        hidden_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=512,
+        max_position_embeddings=64,
+        num_labels=4,
+    )
     return BertForSequenceClassification(config)
 
 
 def batch(n: int = 16, length: int = 48) -> dict[str, torch.Tensor]:
     generator = torch.Generator().manual_seed(1)
-    return {"input_ids": torch.randint(0, 2000, (n, length), generator=generator),
-            "attention_mask": torch.ones(n, length, dtype=torch.long),
-            "labels": torch.randint(0, 4, (n,), generator=generator)}
+    return {
+        "input_ids": torch.randint(0, 2000, (n, length), generator=generator),
+        "attention_mask": torch.ones(n, length, dtype=torch.long),
+        "labels": torch.randint(0, 4, (n,), generator=generator),
+    }
 
 
 def test_profiler_sees_an_allocation_whatever_ran_before():
@@ -68,8 +77,11 @@ def test_measurement_repeats_and_leaves_model_and_rng_alone():
 @pytest.mark.parametrize("method", ["full", "lora", "head-only"])
 def test_counts_explain_the_measured_peak(method):
     model = small_bert()
-    model = {"full": lambda m: m, "lora": lambda m: add_lora(m, rank=4, target_modules=["query", "value"]),
-             "head-only": freeze_all_but_head}[method](model)
+    model = {
+        "full": lambda m: m,
+        "lora": lambda m: add_lora(m, rank=4, target_modules=["query", "value"]),
+        "head-only": freeze_all_but_head,
+    }[method](model)
     step = memory.step_memory(model, batch())
     assert step.source == "torch.profiler (cpu)"
     # The peak holds at least what the counts say must coexist, and at most a forward pass's working memory more.
@@ -104,11 +116,14 @@ def test_plot_shows_the_account_and_the_measured_peak():
 
     from helpers import plots
 
-    rows = [{"variant": name, **memory.step_memory(model, batch()).to_dict()}
-            for name, model in (("full", small_bert()), ("head-only", freeze_all_but_head(small_bert())))]
+    rows = [
+        {"variant": name, **memory.step_memory(model, batch()).to_dict()}
+        for name, model in (("full", small_bert()), ("head-only", freeze_all_but_head(small_bert())))
+    ]
     ax = plots.plot_step_memory(pd.DataFrame(rows))
-    tops = [sum(bar.get_height() for container in ax.containers for bar in container.patches[i:i + 1])
-            for i in range(2)]
+    tops = [
+        sum(bar.get_height() for container in ax.containers for bar in container.patches[i : i + 1]) for i in range(2)
+    ]
     assert tops == pytest.approx([r["counted_mb"] + r["working_mb"] for r in rows])
     peaks = ax.collections[0].get_offsets()[:, 1]
     assert list(peaks) == pytest.approx([r["measured_mb"] for r in rows])

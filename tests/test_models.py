@@ -49,6 +49,7 @@ def test_chat_model_loads_from_cache_and_answers():
 
     model, tok = models.load_chat_model()
     assert sum(p.numel() for p in model.parameters()) == 134_515_008
-    reply = generation.generate(model, tok, [generation.user_message("What is the capital of France?")],
-                                max_new_tokens=12)[0]
+    reply = generation.generate(
+        model, tok, [generation.user_message("What is the capital of France?")], max_new_tokens=12
+    )[0]
     assert "Paris" in reply

@@ -29,8 +29,23 @@ TORCHRUN = Path(sys.executable).with_name("torchrun")
 def test_two_processes_match_one(tmp_path):
     model_dir = make_tiny_model(tmp_path / "model", dropout=0.0)
     ckpt, logs, out = tmp_path / "ckpt", tmp_path / "logs", tmp_path / "history.json"
-    command = [str(TORCHRUN), "--standalone", "--nproc_per_node", "2", "--log-dir", str(logs), "--redirects", "3",
-               __file__, "--model", str(model_dir), "--ckpt", str(ckpt), "--out", str(out)]
+    command = [
+        str(TORCHRUN),
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "--log-dir",
+        str(logs),
+        "--redirects",
+        "3",
+        __file__,
+        "--model",
+        str(model_dir),
+        "--ckpt",
+        str(ckpt),
+        "--out",
+        str(out),
+    ]
     done = subprocess.run(command, env=subprocess_env(), cwd=ROOT, capture_output=True, text=True, timeout=240)
     rank_logs = {int(p.parent.name): p.read_text() for p in logs.rglob("stderr.log")}
     assert done.returncode == 0, f"{done.stderr[-2000:]}\n{rank_logs}"
@@ -40,8 +55,16 @@ def test_two_processes_match_one(tmp_path):
     # Only the main process shows progress and writes the checkpoint's state and weights.
     assert "Training" in rank_logs[0] and "Training" not in rank_logs[1]
     assert sorted(p.name for p in ckpt.iterdir()) == sorted(
-        ["trainer_state.json", "model.safetensors", "optimizer.bin", "scheduler.bin", "best.safetensors",
-         "random_states_0.pkl", "random_states_1.pkl"])  # one RNG file per process is accelerate's design
+        [
+            "trainer_state.json",
+            "model.safetensors",
+            "optimizer.bin",
+            "scheduler.bin",
+            "best.safetensors",
+            "random_states_0.pkl",
+            "random_states_1.pkl",
+        ]
+    )  # one RNG file per process is accelerate's design
     assert not ckpt.with_name("ckpt.tmp").exists() and not ckpt.with_name("ckpt.old").exists()
 
     threads = torch.get_num_threads()
@@ -66,9 +89,16 @@ def _main() -> None:
     history, _ = run_tiny(args.model, args.ckpt, batch_size=4, progress=True)
     state = PartialState()
     if state.is_main_process:
-        args.out.write_text(json.dumps({"steps": history.steps, "world": state.num_processes,
-                                        "final_eval_loss": history.evals[-1]["eval_loss"],
-                                        "final_train_loss": history.final_loss}))
+        args.out.write_text(
+            json.dumps(
+                {
+                    "steps": history.steps,
+                    "world": state.num_processes,
+                    "final_eval_loss": history.evals[-1]["eval_loss"],
+                    "final_train_loss": history.final_loss,
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

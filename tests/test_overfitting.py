@@ -19,8 +19,17 @@ LABELS = ["card_arrival", "exchange_rate"]
 @pytest.fixture(scope="module")
 def slice_data():
     _, tokenizer = models.load_classifier(LABELS)
-    rows = {"text": ["where is my card", "card not here", "still waiting for card", "rate for euros",
-                     "exchange rate today", "how much is a dollar"], "label": [0, 0, 0, 1, 1, 1]}
+    rows = {
+        "text": [
+            "where is my card",
+            "card not here",
+            "still waiting for card",
+            "rate for euros",
+            "exchange rate today",
+            "how much is a dollar",
+        ],
+        "label": [0, 0, 0, 1, 1, 1],
+    }
     ds = data.tokenize(Dataset.from_dict(rows), tokenizer, 16)
     return O.SliceData(LABELS, ds, ds.select([0, 3]), ds.select([1, 4]), tokenizer, 16)
 
@@ -32,8 +41,9 @@ def test_train_slice_takes_per_class_examples(slice_data):
 
 
 def test_set_dropout_changes_every_dropout_layer():
-    net = BertForSequenceClassification(BertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                                   intermediate_size=32, num_labels=2))
+    net = BertForSequenceClassification(
+        BertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, num_labels=2)
+    )
     O.set_dropout(net, 0.3)
     probs = {m.p for m in net.modules() if m.__class__.__name__ == "Dropout"}
     assert probs == {0.3} and net.config.hidden_dropout_prob == 0.3
@@ -44,12 +54,19 @@ def test_set_dropout_changes_every_dropout_layer():
 def test_remedies_change_one_thing_each():
     base = O.SliceSettings()
     fields = base.__dataclass_fields__
-    changed = {name: {f for f in fields if getattr(s, f) != getattr(base, f)}
-               for name, s in O.remedies(base, more_data_per_class=8).items()}
-    assert changed == {"baseline (overfits)": set(), "early stopping": {"early_stopping_patience", "restore_best"},
-                       "weight decay 1.0": {"weight_decay"}, "dropout 0.3": {"dropout"},
-                       "lower LR (÷10)": {"learning_rate"}, "LoRA r=4 instead of all weights": {"rank"},
-                       "more data (8/intent, same steps)": {"per_class", "epochs"}}
+    changed = {
+        name: {f for f in fields if getattr(s, f) != getattr(base, f)}
+        for name, s in O.remedies(base, more_data_per_class=8).items()
+    }
+    assert changed == {
+        "baseline (overfits)": set(),
+        "early stopping": {"early_stopping_patience", "restore_best"},
+        "weight decay 1.0": {"weight_decay"},
+        "dropout 0.3": {"dropout"},
+        "lower LR (÷10)": {"learning_rate"},
+        "LoRA r=4 instead of all weights": {"rank"},
+        "more data (8/intent, same steps)": {"per_class", "epochs"},
+    }
     remedies = O.remedies(base, 8)
     assert remedies["lower LR (÷10)"].learning_rate == pytest.approx(base.learning_rate / 10)
     more = remedies["more data (8/intent, same steps)"]

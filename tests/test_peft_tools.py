@@ -12,8 +12,15 @@ from helpers.adapters import add_lora, peft_wrapping
 
 def tiny_bert() -> BertForSequenceClassification:
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=32, num_labels=2)
+    config = BertConfig(
+        vocab_size=100,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=32,
+        num_labels=2,
+    )
     return BertForSequenceClassification(config).eval()
 
 
@@ -43,8 +50,10 @@ def test_unknown_method_raises():
 
 
 def test_intent_format_scoring():
-    ds = Dataset.from_dict({"text": ["where is my card", "pin blocked"], "label": [0, 1]},
-                           features=Features({"text": Value("string"), "label": ClassLabel(names=["card_arrival", "pin_blocked"])}))
+    ds = Dataset.from_dict(
+        {"text": ["where is my card", "pin blocked"], "label": [0, 1]},
+        features=Features({"text": Value("string"), "label": ClassLabel(names=["card_arrival", "pin_blocked"])}),
+    )
     chats = pt.intent_conversations(ds)
     assert chats[0][-1] == {"role": "assistant", "content": "intent: card_arrival"}
     assert pt.intent_conversations(ds, with_reply=False)[1][-1]["role"] == "user"

@@ -7,21 +7,24 @@ import pytest
 from helpers import knowledge, prompting
 
 
-@pytest.mark.parametrize("reply, gold, expected", [
-    ("A replacement card costs £7.40.", "£7.40", True),
-    ("It costs £7.40 plus postage", "£7.40", True),
-    ("It costs £7.45.", "£7.40", False),
-    ("The fee is £5.", "£5", True),
-    ("The fee is £50.", "£5", False),
-    ("The fee is £5.90.", "£5", False),
-    ("It arrives in 12 working days.", "2 working days", False),
-    ("It arrives in 2 working days.", "2 working days", True),
-    ("The code is 7 digits long, a 7-digit code.", "7-digit", True),
-    ("You can wait 24 hours", "24 hours", True),
-    ("It charges 10.5%", "0.5%", False),
-    ("Transfers over £1,250 are blocked", "£250", False),
-    ("Call 0800 146 2290 now", "0800 146 2290", True),
-])
+@pytest.mark.parametrize(
+    "reply, gold, expected",
+    [
+        ("A replacement card costs £7.40.", "£7.40", True),
+        ("It costs £7.40 plus postage", "£7.40", True),
+        ("It costs £7.45.", "£7.40", False),
+        ("The fee is £5.", "£5", True),
+        ("The fee is £50.", "£5", False),
+        ("The fee is £5.90.", "£5", False),
+        ("It arrives in 12 working days.", "2 working days", False),
+        ("It arrives in 2 working days.", "2 working days", True),
+        ("The code is 7 digits long, a 7-digit code.", "7-digit", True),
+        ("You can wait 24 hours", "24 hours", True),
+        ("It charges 10.5%", "0.5%", False),
+        ("Transfers over £1,250 are blocked", "£250", False),
+        ("Call 0800 146 2290 now", "0800 146 2290", True),
+    ],
+)
 def test_contains_gold(reply, gold, expected):
     assert prompting.contains_gold(reply, gold) is expected
 
@@ -91,8 +94,15 @@ def tiny_chat():
     from helpers.models import load_chat_model  # builds the de-quantized cache once if needed
 
     _, tok = load_chat_model()
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512)
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+    )
     assert isinstance(tok, type(AutoTokenizer.from_pretrained(tok.name_or_path)))
     return LlamaForCausalLM(config).eval(), tok
 
@@ -114,8 +124,11 @@ def test_evaluate_prompts_and_classify_plumbing(tiny_chat, monkeypatch):
     assert scores["hallucination_rate"] == 0
     # Replies are parsed in order, one intent per text.
     seen = []
-    monkeypatch.setattr(prompting, "timed_generate", lambda m, t, c, **kw: seen.append(c) or (
-        ["Label: lost or stolen card", "the weather", "card arrival"], 0.5))
+    monkeypatch.setattr(
+        prompting,
+        "timed_generate",
+        lambda m, t, c, **kw: seen.append(c) or (["Label: lost or stolen card", "the weather", "card arrival"], 0.5),
+    )
     intents = ["card_arrival", "lost_or_stolen_card"]
     texts = ["I lost it", "hello", "where is my card"]
     preds, seconds = prompting.classify_by_prompting(model, tok, texts, intents)

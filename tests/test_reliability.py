@@ -12,16 +12,14 @@ import socket
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from datasets import Dataset
 from test_resume import LABELS, make_tiny_model, run_tiny  # noqa: E402
 
 from helpers.adapters import add_lora
-from datasets import Dataset
-
 from helpers.data import load_text_classification, tokenize_and_count
 from helpers.finetune import finetune_classifier, load_train_test
 from helpers.history import History
@@ -62,8 +60,11 @@ def test_missing_and_empty_files(tmp_path):
 
 def test_wrong_columns_lists_found_columns_and_the_argument(tmp_path):
     path = write(tmp_path / "tickets.csv", "message,intent\nhello,greet\n")
-    with pytest.raises(ValueError, match=r"column 'text' not found in tickets.csv; columns are: message, intent\. "
-                                         r"Pass text_column="):
+    with pytest.raises(
+        ValueError,
+        match=r"column 'text' not found in tickets.csv; columns are: message, intent\. "
+        r"Pass text_column=",
+    ):
         load_text_classification(path)
     with pytest.raises(ValueError, match=r"columns are: message, intent\. Pass label_column="):
         load_text_classification(path, text_column="message")
@@ -73,12 +74,14 @@ def test_empty_and_non_string_texts(tmp_path):
     with pytest.raises(ValueError, match=r"1 empty texts in column 'text' \(first at lines \[3\]\)"):
         load_text_classification(write(tmp_path / "a.csv", "text,label\nhi,x\n  ,y\n"))
     with pytest.raises(ValueError, match=r"lists or objects instead of text .*lines \[2\]"):
-        load_text_classification(write(tmp_path / "b.jsonl", '{"text": "hi", "label": "x"}\n'
-                                                            '{"text": ["a", "b"], "label": "y"}\n'))
+        load_text_classification(
+            write(tmp_path / "b.jsonl", '{"text": "hi", "label": "x"}\n{"text": ["a", "b"], "label": "y"}\n')
+        )
     with pytest.raises(ValueError, match=r"empty labels in column 'label'"):
         load_text_classification(write(tmp_path / "c.csv", "text,label\nhi,x\nho,\n"))
-    numbers = load_text_classification(write(tmp_path / "d.jsonl", '{"text": 42, "label": 1}\n'
-                                                                   '{"text": "hi", "label": 2}\n'))
+    numbers = load_text_classification(
+        write(tmp_path / "d.jsonl", '{"text": 42, "label": 1}\n{"text": "hi", "label": 2}\n')
+    )
     assert sorted(numbers["text"]) == ["42", "hi"]  # numbers are read as their text, documented
 
 
@@ -120,9 +123,14 @@ def test_a_model_path_that_does_not_exist(tmp_path):
         load_classifier(["a", "b"], model="nobody/no-such-model")  # a hub id, offline: no download attempted
 
 
-@pytest.mark.parametrize("field, value, message", [("learning_rate", -1e-4, "learning_rate must be > 0"),
-                                                   ("batch_size", 0, "batch_size must be >= 1"),
-                                                   ("epochs", 0, "epochs must be > 0")])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("learning_rate", -1e-4, "learning_rate must be > 0"),
+        ("batch_size", 0, "batch_size must be >= 1"),
+        ("epochs", 0, "epochs must be > 0"),
+    ],
+)
 def test_config_values_out_of_range(field, value, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**{field: value})
@@ -164,25 +172,31 @@ def test_csv_separator_is_sniffed(tmp_path, sep):
 
 
 def test_csv_rows_with_extra_fields_name_the_line_and_the_separator(tmp_path):
-    with pytest.raises(ValueError, match=r"bad.csv could not be read as CSV separated by ';': line 3 has 3 fields but "
-                                         r"the header has 2; put texts that contain ';' in double quotes"):
+    with pytest.raises(
+        ValueError,
+        match=r"bad.csv could not be read as CSV separated by ';': line 3 has 3 fields but "
+        r"the header has 2; put texts that contain ';' in double quotes",
+    ):
         load_text_classification(write(tmp_path / "bad.csv", "text;label\nhi;a\nho;hum;b\n"))
 
 
 def test_a_broken_jsonl_line_is_named(tmp_path):
     with pytest.raises(ValueError, match=r"broken.jsonl line 3 is not valid JSON \(Expecting .*\); fix or remove"):
-        load_text_classification(write(tmp_path / "broken.jsonl", '{"text": "a", "label": "x"}\n\n'
-                                                                  '{"text": "b", "label": "y"\n'))
+        load_text_classification(
+            write(tmp_path / "broken.jsonl", '{"text": "a", "label": "x"}\n\n{"text": "b", "label": "y"\n')
+        )
     with pytest.raises(ValueError, match=r"list.jsonl line 2 is not a JSON object"):
         load_text_classification(write(tmp_path / "list.jsonl", '{"text": "a", "label": "x"}\n["b", "y"]\n'))
 
 
 def test_a_json_array_of_objects_is_read(tmp_path):
-    data = load_text_classification(write(tmp_path / "a.json", '[{"text": "a", "label": "x"},\n'
-                                                              ' {"text": "b", "label": "y"}]'))
+    data = load_text_classification(
+        write(tmp_path / "a.json", '[{"text": "a", "label": "x"},\n {"text": "b", "label": "y"}]')
+    )
     assert sorted(data["text"]) == ["a", "b"] and data.features["label"].names == ["x", "y"]
-    lines = load_text_classification(write(tmp_path / "lines.json", '{"text": "a", "label": "x"}\n'
-                                                                    '{"text": "b", "label": "y"}\n'))
+    lines = load_text_classification(
+        write(tmp_path / "lines.json", '{"text": "a", "label": "x"}\n{"text": "b", "label": "y"}\n')
+    )
     assert len(lines) == 2  # a .json file of JSON lines is read as such
     with pytest.raises(ValueError, match=r"bad.json is not valid JSON \(line 2, column 1: .*\); fix it"):
         load_text_classification(write(tmp_path / "bad.json", '[{"text": "a", "label": "x"},\n]'))
@@ -192,8 +206,15 @@ def test_a_json_array_of_objects_is_read(tmp_path):
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
 def test_labels_and_texts_are_the_strings_written(tmp_path, suffix):
-    rows = [("007", "007"), ("7", "7"), ("NA", "NA"), ("None", "None"), ("null", "null"), ("1.50", "1.5"),
-            ("flag", "true")]
+    rows = [
+        ("007", "007"),
+        ("7", "7"),
+        ("NA", "NA"),
+        ("None", "None"),
+        ("null", "null"),
+        ("1.50", "1.5"),
+        ("flag", "true"),
+    ]
     if suffix == ".csv":
         text = "text,label\n" + "".join(f"{t},{label}\n" for t, label in rows)
     else:  # JSON numbers and booleans keep their JSON spelling; quoted strings stay exactly as they are
@@ -216,8 +237,11 @@ def test_the_same_column_for_text_and_label(tmp_path):
 
 # --- a run that diverges stops at once, and every JSON file stays valid -----------------------------------
 def test_divergence_stops_training_at_once(tiny_dir, tmp_path):
-    with pytest.raises(TrainingDiverged, match=r"Training diverged at step 2: the loss became nan, most likely "
-                                               r"because the learning rate \(1e\+06\) is too high"):
+    with pytest.raises(
+        TrainingDiverged,
+        match=r"Training diverged at step 2: the loss became nan, most likely "
+        r"because the learning rate \(1e\+06\) is too high",
+    ):
         run_tiny(tiny_dir, learning_rate=1e6, checkpoint_dir=tmp_path / "ckpt", checkpoint_every_steps=1)
     state = strict_json((tmp_path / "ckpt" / "trainer_state.json").read_text())  # step 1's, before it diverged
     assert state["step"] == 1 and state["best_loss"] is None  # no evaluation yet: inf, written as null

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -31,10 +30,19 @@ def make_tiny_model(folder: Path, dropout: float = 0.1) -> Path:
     from helpers.models import minilm_dir
 
     tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64, hidden_dropout_prob=dropout,
-                        attention_probs_dropout_prob=dropout, num_labels=len(LABELS),
-                        id2label=dict(enumerate(LABELS)), label2id={k: i for i, k in enumerate(LABELS)})
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
+        num_labels=len(LABELS),
+        id2label=dict(enumerate(LABELS)),
+        label2id={k: i for i, k in enumerate(LABELS)},
+    )
     torch.manual_seed(0)
     BertForSequenceClassification(config).save_pretrained(folder, safe_serialization=True)
     tokenizer.model_max_length = 64
@@ -51,8 +59,15 @@ def tiny_data(tokenizer, per_class: int = 16):
     return tokenize(train, tokenizer, 16), tokenize(test, tokenizer, 16)
 
 
-def run_tiny(model_dir: Path, checkpoint_dir: Path | None = None, resume: bool = False, sleep_s: float = 0.0,
-             batch_size: int = 8, progress: bool = False, **overrides):
+def run_tiny(
+    model_dir: Path,
+    checkpoint_dir: Path | None = None,
+    resume: bool = False,
+    sleep_s: float = 0.0,
+    batch_size: int = 8,
+    progress: bool = False,
+    **overrides,
+):
     """Train the tiny model with the one loop; ``sleep_s`` per micro-batch gives a test time to kill it."""
     from transformers import DataCollatorWithPadding
 
@@ -69,8 +84,16 @@ def run_tiny(model_dir: Path, checkpoint_dir: Path | None = None, resume: bool =
         time.sleep(sleep_s)
         return pad(rows)
 
-    settings = dict(learning_rate=2e-3, epochs=3, batch_size=batch_size, eval_every_steps=4, warmup_ratio=0.0,
-                    checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else None, progress=progress, seed=0)
+    settings = dict(
+        learning_rate=2e-3,
+        epochs=3,
+        batch_size=batch_size,
+        eval_every_steps=4,
+        warmup_ratio=0.0,
+        checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else None,
+        progress=progress,
+        seed=0,
+    )
     config = TrainConfig(**{**settings, **overrides})
     history = train(model, train_ds, config, eval_dataset=eval_ds, collate_fn=collate, resume=resume)
     return history, model
@@ -78,8 +101,15 @@ def run_tiny(model_dir: Path, checkpoint_dir: Path | None = None, resume: bool =
 
 def subprocess_env() -> dict[str, str]:
     """Offline, repository on the path, one thread per process (2 cores are shared)."""
-    return {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
 
 
 def _checkpoint_step(folder: Path) -> int:
@@ -97,9 +127,13 @@ def tiny_dir(tmp_path_factory) -> Path:
 def test_killed_run_resumes_to_the_same_metrics(tiny_dir, tmp_path):
     torch.set_num_threads(1)  # the worker runs with one thread too: same arithmetic, same floats
     ckpt = tmp_path / "ckpt"
-    worker = subprocess.Popen([sys.executable, __file__, "--model", str(tiny_dir), "--ckpt", str(ckpt),
-                               "--sleep", "0.4"], env=subprocess_env(), cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    worker = subprocess.Popen(
+        [sys.executable, __file__, "--model", str(tiny_dir), "--ckpt", str(ckpt), "--sleep", "0.4"],
+        env=subprocess_env(),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.time() + 120
     while _checkpoint_step(ckpt) < 4 and worker.poll() is None and time.time() < deadline:
         time.sleep(0.05)
@@ -111,6 +145,7 @@ def test_killed_run_resumes_to_the_same_metrics(tiny_dir, tmp_path):
 
     # What a kill can leave: a half-written temp folder, or (between the two renames) only the .old copy.
     from safetensors.torch import load_file
+
     assert load_file(ckpt / "model.safetensors")  # the checkpoint itself is whole
     (ckpt.with_name("ckpt.tmp")).mkdir(exist_ok=True)
     (ckpt.with_name("ckpt.tmp") / "model.safetensors").write_bytes(b"half-written")

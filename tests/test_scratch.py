@@ -13,12 +13,24 @@ matplotlib.use("Agg")
 
 
 def _run(start, size, acc, per_class=None, head_only=False):
-    return {"start": start, "size": size, "accuracy": acc, "per_class": per_class or size, "head_only": head_only,
-            "learning_rate": 1e-4, "losses": [2.0, 1.5, 1.0]}
+    return {
+        "start": start,
+        "size": size,
+        "accuracy": acc,
+        "per_class": per_class or size,
+        "head_only": head_only,
+        "learning_rate": 1e-4,
+        "losses": [2.0, 1.5, 1.0],
+    }
 
 
-RUNS = [_run("pre-trained", 5, 0.8), _run("random init", 5, 0.3), _run("pre-trained", 16, 0.95),
-        _run("random init", 16, 0.85), _run("pre-trained", 5, 0.6, head_only=True)]
+RUNS = [
+    _run("pre-trained", 5, 0.8),
+    _run("random init", 5, 0.3),
+    _run("pre-trained", 16, 0.95),
+    _run("random init", 16, 0.85),
+    _run("pre-trained", 5, 0.6, head_only=True),
+]
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +92,9 @@ def test_tiny_llama_shares_the_tokenizer_and_learns(tok):
     data = lm.text_examples(texts, tok, max_length=16)
     before = lm.perplexity(model, data, tok)
     assert before == pytest.approx(len(tok), rel=0.5)  # random weights: close to uniform over the vocab
-    history = scratch_lm.train_for_seconds(model, data, tok, seconds=2.0, learning_rate=3e-3, batch_size=8,
-                                           progress=False)
+    history = scratch_lm.train_for_seconds(
+        model, data, tok, seconds=2.0, learning_rate=3e-3, batch_size=8, progress=False
+    )
     assert history.steps >= 2 and lm.perplexity(model, data, tok) < 0.9 * before
 
 

@@ -14,9 +14,16 @@ LABELS = ["card_arrival", "exchange_rate", "pin_blocked"]
 @pytest.fixture(scope="module")
 def tiny():
     """A tiny random BERT classifier with the bundled tokenizer (fast to save and load)."""
-    config = AutoConfig.from_pretrained(models.minilm_dir(), num_labels=3, hidden_size=32, num_hidden_layers=1,
-                                        num_attention_heads=2, intermediate_size=64,
-                                        id2label=dict(enumerate(LABELS)), label2id={n: i for i, n in enumerate(LABELS)})
+    config = AutoConfig.from_pretrained(
+        models.minilm_dir(),
+        num_labels=3,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        id2label=dict(enumerate(LABELS)),
+        label2id={n: i for i, n in enumerate(LABELS)},
+    )
     model = AutoModelForSequenceClassification.from_config(config).eval()
     return model, AutoTokenizer.from_pretrained(models.minilm_dir())
 
@@ -55,10 +62,21 @@ def test_roundtrip_identical_in_process_and_fresh_process(tiny, tmp_path):
 
 
 def test_model_card_uses_the_facts(tmp_path):
-    facts = {"name": "intents", "intended_use": "Route queries.", "base_model": "MiniLM", "parameters": 1234,
-             "size_mb": 90.5, "profile": "smoke", "train_seconds": 12.0, "device": "cpu", "data": "banking77",
-             "metrics": {"test accuracy": "87.0%"}, "limits": ["English only"], "folder": "build/x",
-             "threshold": 0.5}
+    facts = {
+        "name": "intents",
+        "intended_use": "Route queries.",
+        "base_model": "MiniLM",
+        "parameters": 1234,
+        "size_mb": 90.5,
+        "profile": "smoke",
+        "train_seconds": 12.0,
+        "device": "cpu",
+        "data": "banking77",
+        "metrics": {"test accuracy": "87.0%"},
+        "limits": ["English only"],
+        "folder": "build/x",
+        "threshold": 0.5,
+    }
     path = shipping.write_model_card(tmp_path, facts)
     text = path.read_text()
     assert "| test accuracy | 87.0% |" in text and "- English only" in text and "1,234 parameters" in text

@@ -44,8 +44,9 @@ def test_evaluating_does_not_change_training():
     def losses(eval_every, extra_eval):
         tok = tokenizer()
         ds = data.tokenize(two_class_dataset(), tok, 16)
-        cfg = training.TrainConfig(learning_rate=1e-3, epochs=2, batch_size=8, progress=False, seed=3,
-                                   eval_every_steps=eval_every)
+        cfg = training.TrainConfig(
+            learning_rate=1e-3, epochs=2, batch_size=8, progress=False, seed=3, eval_every_steps=eval_every
+        )
         metrics = None
         if extra_eval:
             metrics = lambda m: {"accuracy": evaluation.evaluate_classifier(m, ds, tok)["accuracy"]}  # noqa: E731
@@ -77,8 +78,10 @@ def test_nothing_trainable_raises():
         _run(training.TrainConfig(progress=False), model=model)
 
 
-@pytest.mark.parametrize("kwargs", [{"learning_rate": -1.0}, {"batch_size": 0}, {"epochs": 0},
-                                    {"mixed_precision": "fp8"}, {"warmup_ratio": 1.5}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"learning_rate": -1.0}, {"batch_size": 0}, {"epochs": 0}, {"mixed_precision": "fp8"}, {"warmup_ratio": 1.5}],
+)
 def test_bad_config_raises_one_sentence(kwargs):
     with pytest.raises(ValueError, match="TrainConfig"):
         training.TrainConfig(**kwargs)
@@ -96,8 +99,15 @@ def test_early_stopping_restores_best_weights():
 
     tok = tokenizer()
     ds = data.tokenize(two_class_dataset(), tok, 16)
-    cfg = training.TrainConfig(learning_rate=0.5, epochs=20, batch_size=8, eval_every_steps=1,
-                               early_stopping_patience=2, warmup_ratio=0.0, progress=False)
+    cfg = training.TrainConfig(
+        learning_rate=0.5,
+        epochs=20,
+        batch_size=8,
+        eval_every_steps=1,
+        early_stopping_patience=2,
+        warmup_ratio=0.0,
+        progress=False,
+    )
     model = tiny_classifier()
     h = training.train(model, ds, cfg, eval_dataset=ds, tokenizer=tok, evaluate_fn=snapshot)
     assert h.stopped_early and h.total_steps == 80 and h.steps == 3
@@ -121,14 +131,24 @@ def test_causal_lm_trains_with_lm_collator():
     ds = lm.text_examples(texts, tok, max_length=16)
     model = tiny_causal_lm(tok.vocab_size)
     ppl_before = lm.perplexity(model, ds, tok)
-    training.train(model, ds, training.TrainConfig(learning_rate=1e-2, epochs=5, batch_size=4, progress=False),
-                   collate_fn=lm.lm_collator(tok))
+    training.train(
+        model,
+        ds,
+        training.TrainConfig(learning_rate=1e-2, epochs=5, batch_size=4, progress=False),
+        collate_fn=lm.lm_collator(tok),
+    )
     assert lm.perplexity(model, ds, tok) < ppl_before / 10
 
 
 def test_history_round_trips_through_json(tmp_path):
-    h = History(config={"learning_rate": 1e-3}, total_steps=2, best_step=1, restored_step=1, stopped_early=True,
-                train_seconds=3.5)  # no field left at its default, so a dropped field shows
+    h = History(
+        config={"learning_rate": 1e-3},
+        total_steps=2,
+        best_step=1,
+        restored_step=1,
+        stopped_early=True,
+        train_seconds=3.5,
+    )  # no field left at its default, so a dropped field shows
     h.log_train(1, 0, 1.5, 1e-3, 8)
     h.log_eval(1, {"eval_loss": 1.2, "accuracy": 0.5})
     h.save(tmp_path / "h.json")
@@ -140,7 +160,12 @@ def test_evaluate_fn_without_eval_dataset_logs_metrics():
     tok = tokenizer()
     ds = data.tokenize(two_class_dataset(), tok, 16)
     calls = []
-    h = training.train(tiny_classifier(), ds, training.TrainConfig(epochs=2, batch_size=8, progress=False),
-                       tokenizer=tok, evaluate_fn=lambda m: calls.append(1) or {"accuracy": 0.5})
+    h = training.train(
+        tiny_classifier(),
+        ds,
+        training.TrainConfig(epochs=2, batch_size=8, progress=False),
+        tokenizer=tok,
+        evaluate_fn=lambda m: calls.append(1) or {"accuracy": 0.5},
+    )
     assert len(calls) == 2 and [r["step"] for r in h.evals] == [4, 8]  # end of each epoch
     assert all(r["accuracy"] == 0.5 and "eval_loss" not in r for r in h.evals)

@@ -20,8 +20,11 @@ def fake_run(per_class: int, lr: float, dip_at: int = 4) -> dict:
         h.log_train(step, 0, 2.0 / step, lr, per_class)
         h.log_eval(step, {"eval_loss": 1.0 + abs(step - dip_at) * 0.1})
     h.best_step = dip_at
-    return {"point": {"per_class": per_class, "learning_rate": lr, "epochs": 10, "rank": 4},
-            "history": h.to_dict(), "test_accuracy": 0.5}
+    return {
+        "point": {"per_class": per_class, "learning_rate": lr, "epochs": 10, "rank": 4},
+        "history": h.to_dict(),
+        "test_accuracy": 0.5,
+    }
 
 
 @pytest.fixture
@@ -79,8 +82,10 @@ def shown(box) -> dict:
 def profile_grid(name: str) -> dict:
     """The explorer's real grid for profile ``name`` (as overfitting.run_grid returns it), with fake histories."""
     points = overfitting.grid_for(runtime.profile(name)).points()
-    return {overfitting.key(pt): dict(fake_run(pt["per_class"], pt["learning_rate"], dip_at=2 + i % 7), point=pt)
-            for i, pt in enumerate(points)}
+    return {
+        overfitting.key(pt): dict(fake_run(pt["per_class"], pt["learning_rate"], dip_at=2 + i % 7), point=pt)
+        for i, pt in enumerate(points)
+    }
 
 
 @pytest.mark.parametrize("name", runtime.PROFILES)
@@ -117,8 +122,11 @@ def test_explorer_says_so_when_a_combination_is_missing(results):
     box = widgets.explorer(results)
     per_class, lr = [c for c in leaves(box) if isinstance(c, ipywidgets.SelectionSlider)]
     per_class.value, lr.value = 1, 1
-    assert shown(box) == {"output_type": "stream", "name": "stdout",
-                          "text": "That combination is not in the grid; move another slider.\n"}
+    assert shown(box) == {
+        "output_type": "stream",
+        "name": "stdout",
+        "text": "That combination is not in the grid; move another slider.\n",
+    }
     lr.value = 0
     assert "image/png" in shown(box)["data"]
     plt.close("all")
@@ -126,9 +134,12 @@ def test_explorer_says_so_when_a_combination_is_missing(results):
 
 def test_full_fine_tuning_shows_as_a_named_rank():
     assert widgets._fmt(None) == "none (all weights)" and widgets._fmt(4) == "4"
-    assert widgets._options({"a": {"point": {"per_class": 3, "learning_rate": 1e-3, "epochs": 20, "rank": 4}},
-                             "b": {"point": {"per_class": 3, "learning_rate": 1e-3, "epochs": 20, "rank": None}}}
-                            )["rank"] == [None, 4]
+    assert widgets._options(
+        {
+            "a": {"point": {"per_class": 3, "learning_rate": 1e-3, "epochs": 20, "rank": 4}},
+            "b": {"point": {"per_class": 3, "learning_rate": 1e-3, "epochs": 20, "rank": None}},
+        }
+    )["rank"] == [None, 4]
 
 
 def test_find_picks_the_matching_run(results):

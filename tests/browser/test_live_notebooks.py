@@ -29,13 +29,19 @@ pytestmark = pytest.mark.browser
 CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 OUT = ROOT / "build" / "browser"
 RUN_ALL_TIMEOUT_S = 1200  # per notebook, as for the headless runs (helpers.notebooks.execute_notebook)
-OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "HF_HUB_DISABLE_TELEMETRY": "1"}
+OFFLINE = {
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+}
 # JupyterLab user settings: no autosave (we only ever work on copies anyway), every cell in the DOM, no news, and
 # the notebook's kernel starts without the "Select Kernel" dialog (which a learner answers with "Select").
-SETTINGS = {"docmanager-extension/plugin": {"autosave": False},
-            "notebook-extension/tracker": {"windowingMode": "none", "autoStartDefaultKernel": True},
-            "apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False}}
+SETTINGS = {
+    "docmanager-extension/plugin": {"autosave": False},
+    "notebook-extension/tracker": {"windowingMode": "none", "autoStartDefaultKernel": True},
+    "apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+}
 STDERR = '.jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"]'
 
 
@@ -46,8 +52,9 @@ class Lab:
     log: Path
 
     def api(self, method: str, path: str) -> object:
-        request = urllib.request.Request(f"{self.url}{path}", method=method,
-                                         headers={"Authorization": f"token {self.token}"})
+        request = urllib.request.Request(
+            f"{self.url}{path}", method=method, headers={"Authorization": f"token {self.token}"}
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             body = response.read()
         return json.loads(body) if body else None
@@ -88,16 +95,35 @@ def lab(tmp_path_factory):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
     env = {k: v for k, v in os.environ.items() if k != "WORKBOOK_STATIC_WIDGETS"}
-    env.update(OFFLINE, WORKBOOK_PROFILE="smoke", JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
-               JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"), JUPYTER_RUNTIME_DIR=str(home / "runtime"))
+    env.update(
+        OFFLINE,
+        WORKBOOK_PROFILE="smoke",
+        JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
+        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+    )
     port, token = free_port(), secrets.token_hex(16)
     log = OUT / "jupyterlab.log"
     with log.open("w") as sink:
-        server = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-                                   f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-                                   f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT}",
-                                   *(["--allow-root"] if os.geteuid() == 0 else [])],  # CI runs as root
-                                  cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jupyter",
+                "lab",
+                "--no-browser",
+                "--ServerApp.ip=127.0.0.1",
+                f"--ServerApp.port={port}",
+                "--ServerApp.port_retries=0",
+                f"--IdentityProvider.token={token}",
+                f"--ServerApp.root_dir={ROOT}",
+                *(["--allow-root"] if os.geteuid() == 0 else []),
+            ],  # CI runs as root
+            cwd=ROOT,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
     running = Lab(f"http://127.0.0.1:{port}", token, log)
     try:
         deadline = time.monotonic() + 120
@@ -133,21 +159,28 @@ def run_all(lab: Lab, browser, notebook: str):
     shutil.copy(NOTEBOOKS / notebook, OUT / "notebooks" / notebook)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     # A workspace of its own: JupyterLab would otherwise reopen (and start a kernel for) the previous notebook.
-    page.goto(f"{lab.url}/lab/workspaces/{Path(notebook).stem}/tree/build/browser/notebooks/{notebook}"
-              f"?reset&token={lab.token}")
+    page.goto(
+        f"{lab.url}/lab/workspaces/{Path(notebook).stem}/tree/build/browser/notebooks/{notebook}"
+        f"?reset&token={lab.token}"
+    )
     lab.wait_for_kernel(notebook)
     page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').first.wait_for(timeout=60_000)
     page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
     page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
     start = time.perf_counter()
     # Done when the kernel is idle, no cell waits ([*]) and every cell ran, or a cell failed (the rest never run).
-    page.wait_for_function("""(stderr) => {
+    page.wait_for_function(
+        """(stderr) => {
         const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(p => p.textContent.trim());
         const status = document.querySelector('.jp-Notebook-ExecutionIndicator')?.dataset.status;
         const ran = prompts.length > 0 && prompts.every(p => /^\\[\\d+\\]:$/.test(p));
         const failed = document.querySelector(stderr) !== null;
         return status === 'dead' || (status === 'idle' && !prompts.some(p => p.includes('*')) && (ran || failed));
-    }""", arg=STDERR, timeout=RUN_ALL_TIMEOUT_S * 1000, polling=1000)
+    }""",
+        arg=STDERR,
+        timeout=RUN_ALL_TIMEOUT_S * 1000,
+        polling=1000,
+    )
     seconds = time.perf_counter() - start
     page.screenshot(path=str(OUT / f"{Path(notebook).stem}_run_all.png"), full_page=False)
     prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()
@@ -159,8 +192,10 @@ def run_all(lab: Lab, browser, notebook: str):
 
 def errors(page) -> list[str]:
     """Error outputs and tracebacks on the page (stderr renders carry both), and widgets that failed to render."""
-    texts = page.locator(STDERR).all_inner_texts() + page.locator(".jp-OutputArea-output").filter(
-        has_text="Error displaying widget").all_inner_texts()
+    texts = (
+        page.locator(STDERR).all_inner_texts()
+        + page.locator(".jp-OutputArea-output").filter(has_text="Error displaying widget").all_inner_texts()
+    )
     return [t[-1500:] for t in texts if re.search(r"Traceback|\w*Error\b", t)]
 
 
@@ -202,14 +237,20 @@ def test_overfitting_explorer_redraws_on_every_slider(lab, browser):
             src, label = image.get_attribute("src"), readout.inner_text()
             handle.press(key)
             try:
-                page.wait_for_function("""([box, s, src, label]) => {  // the redraw replaces the <img> element
+                page.wait_for_function(
+                    """([box, s, src, label]) => {  // the redraw replaces the <img> element
                     const img = box.querySelector('.widget-output img');
                     const readout = box.querySelectorAll('.widget-hslider .widget-readout')[s];
                     return img !== null && img.src !== src && readout.textContent.trim() !== label;
-                }""", arg=[explorer.element_handle(), s, src, label.strip()], timeout=30_000)
+                }""",
+                    arg=[explorer.element_handle(), s, src, label.strip()],
+                    timeout=30_000,
+                )
             except PlaywrightTimeout:
-                pytest.fail(f"{key} on slider {s} ({label}): no new plot within 30 s. Kernel log: "
-                            f"{server_tracebacks(lab, since)[-2000:] or 'no traceback'}; page: {errors(page)}")
+                pytest.fail(
+                    f"{key} on slider {s} ({label}): no new plot within 30 s. Kernel log: "
+                    f"{server_tracebacks(lab, since)[-2000:] or 'no traceback'}; page: {errors(page)}"
+                )
             explorer.screenshot(path=str(OUT / f"05_explorer_slider{s}_{readout.inner_text().strip()}.png"))
             assert not errors(page), errors(page)
     finish(lab, page, "05_overfitting_and_forgetting.ipynb", seconds, since)
@@ -220,21 +261,28 @@ def test_capstone_demo_box_answers_each_message(lab, browser):
     page, seconds = run_all(lab, browser, "08_capstone_support_assistant.ipynb")
     box = page.locator(".jp-OutputArea-output .widget-vbox").filter(has=page.locator(".widget-text")).first
     box.scroll_into_view_if_needed()
-    message, send, out = box.locator(".widget-text input"), box.get_by_role("button", name="Send"), box.locator(
-        ".widget-output")
+    message, send, out = (
+        box.locator(".widget-text input"),
+        box.get_by_role("button", name="Send"),
+        box.locator(".widget-output"),
+    )
     shown = ""
     for i, text in enumerate(["My card was stolen, what does a replacement cost?", "What exchange rate do you use?"]):
         message.fill(text)
         send.click()
-        page.wait_for_function("""([out, before, stderr]) => out.querySelector(stderr) !== null
+        page.wait_for_function(
+            """([out, before, stderr]) => out.querySelector(stderr) !== null
                                    || (out.innerText.includes('5. voice writer') && out.innerText !== before)""",
-                               arg=[out.element_handle(), shown, STDERR], timeout=120_000)
+            arg=[out.element_handle(), shown, STDERR],
+            timeout=120_000,
+        )
         assert not errors(page), f"Send with {text!r} raised: {errors(page)}"
         shown = out.inner_text()
         assert "1. classifier" in shown and "4. policy used" in shown, shown
         box.screenshot(path=str(OUT / f"08_demo_box_message{i + 1}.png"))
     message.fill("")
     send.click()
-    page.wait_for_function("out => out.innerText.includes('Type a message first.')", arg=out.element_handle(),
-                           timeout=30_000)
+    page.wait_for_function(
+        "out => out.innerText.includes('Type a message first.')", arg=out.element_handle(), timeout=30_000
+    )
     finish(lab, page, "08_capstone_support_assistant.ipynb", seconds, since)

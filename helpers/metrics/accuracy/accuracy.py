@@ -13,8 +13,7 @@ class Accuracy(evaluate.Metric):
             description="Share of predictions that equal their reference label.",
             citation="",
             inputs_description="predictions, references: lists of integer labels",
-            features=datasets.Features({"predictions": datasets.Value("int64"),
-                                        "references": datasets.Value("int64")}),
+            features=datasets.Features({"predictions": datasets.Value("int64"), "references": datasets.Value("int64")}),
         )
 
     def _compute(self, predictions, references):

@@ -13,8 +13,7 @@ class MacroF1(evaluate.Metric):
             description="F1 per class, averaged with equal weight per class.",
             citation="",
             inputs_description="predictions, references: lists of integer labels",
-            features=datasets.Features({"predictions": datasets.Value("int64"),
-                                        "references": datasets.Value("int64")}),
+            features=datasets.Features({"predictions": datasets.Value("int64"), "references": datasets.Value("int64")}),
         )
 
     def _compute(self, predictions, references):
