@@ -6,8 +6,8 @@ import pytest
 import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from helpers import forgetting as F
 from helpers import models
+from helpers.lessons import forgetting as F
 
 
 def test_probe_files_are_well_formed_and_disjoint():

@@ -9,8 +9,8 @@ from datasets import Dataset
 from transformers import BertConfig, BertForSequenceClassification
 
 from helpers import data, models
-from helpers import overfitting as O
 from helpers.history import History
+from helpers.lessons import overfitting as O
 from helpers.runtime import profile
 
 LABELS = ["card_arrival", "exchange_rate"]

@@ -10,8 +10,9 @@ import ipywidgets  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from helpers import overfitting, runtime, widgets  # noqa: E402
+from helpers import runtime, widgets
 from helpers.history import History  # noqa: E402
+from helpers.lessons import overfitting  # noqa: E402
 
 
 def fake_run(per_class: int, lr: float, dip_at: int = 4) -> dict:

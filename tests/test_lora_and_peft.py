@@ -1,4 +1,4 @@
-"""peft_tools: sizes on disk, adapters saved and reloaded, the intent-reply format."""
+"""helpers.lessons.lora_and_peft: sizes on disk, adapters saved and reloaded, the intent-reply format."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import torch
 from datasets import ClassLabel, Dataset, Features, Value
 from transformers import BertConfig, BertForSequenceClassification
 
-from helpers import peft_tools as pt
 from helpers.adapters import add_lora, peft_wrapping
+from helpers.lessons import lora_and_peft as pt
 
 
 def tiny_bert() -> BertForSequenceClassification:

@@ -13,35 +13,36 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from helpers import instruct, knowledge, prompting, retrieval, shipping
+from helpers import knowledge, prompting, retrieval, shipping
 from helpers.generation import generate
+from helpers.lessons import instruction_tuning
 
 ESCALATION_REPLY = (
-    f"{instruct.GREETING}\nI understand this needs a closer look.\n"
+    f"{instruction_tuning.GREETING}\nI understand this needs a closer look.\n"
     "Next step: a colleague from our support team will reply to you here within one working day.\n"
-    f"{instruct.SIGN_OFF}"
+    f"{instruction_tuning.SIGN_OFF}"
 )
 FOLLOW_UP = "Next step: reply here if anything is still unclear."
 VOICE_RULES = (
-    f"Reply in four lines. Line 1 exactly: {instruct.GREETING} Line 2 starts with 'I understand' or "
+    f"Reply in four lines. Line 1 exactly: {instruction_tuning.GREETING} Line 2 starts with 'I understand' or "
     "\"I'm sorry\". Line 3 starts with 'Next step:' and says what the customer should do. "
-    f"Line 4 exactly: {instruct.SIGN_OFF} Under {instruct.MAX_REPLY_WORDS} words, no exclamation marks."
+    f"Line 4 exactly: {instruction_tuning.SIGN_OFF} Under {instruction_tuning.MAX_REPLY_WORDS} words, no exclamation marks."
 )
 PROMPT_ONLY_SYSTEM = (
-    f"{instruct.VOICE_SYSTEM} {VOICE_RULES} State the exact amount, time or name the customer asks for."
+    f"{instruction_tuning.VOICE_SYSTEM} {VOICE_RULES} State the exact amount, time or name the customer asks for."
 )
 
 
 def policy_system(article: knowledge.Article) -> str:
     """The system prompt of the assistant's writer: the voice instruction plus the policy to answer from."""
-    return f"{instruct.VOICE_SYSTEM}\nPolicy: {knowledge.article_text(article)}"
+    return f"{instruction_tuning.VOICE_SYSTEM}\nPolicy: {knowledge.article_text(article)}"
 
 
 def grounded_reply(article: knowledge.Article, answer: str) -> str:
     """A brand-voice reply that quotes the policy sentence stating ``answer`` (a training target)."""
     return (
-        f"{instruct.GREETING}\nI understand. {knowledge.evidence_sentence(article, answer)}\n"
-        f"{FOLLOW_UP}\n{instruct.SIGN_OFF}"
+        f"{instruction_tuning.GREETING}\nI understand. {knowledge.evidence_sentence(article, answer)}\n"
+        f"{FOLLOW_UP}\n{instruction_tuning.SIGN_OFF}"
     )
 
 
@@ -63,7 +64,7 @@ def training_conversations(intents: Sequence[str], articles: Sequence[knowledge.
         for q in knowledge.load_qa("train")
         if q["article_id"] in scope
     ]
-    voice = instruct.build_conversations(instruct.load_brand_voice("train", intents), ["voice"])
+    voice = instruction_tuning.build_conversations(instruction_tuning.load_brand_voice("train", intents), ["voice"])
     return [c for pair in zip(grounded, voice) for c in pair] + grounded[len(voice) :] + voice[len(grounded) :]
 
 
@@ -191,7 +192,7 @@ def score(turns: Sequence[Turn], questions: Sequence[dict]) -> pd.DataFrame:
                 "intent": t.intent,
                 "right_intent": t.intent in q["gold_intents"] if t.intent else None,
                 "right_fact": prompting.contains_gold(t.reply, q["answer"]) and not t.escalated,
-                "voice_ok": instruct.follows_voice(t.reply),
+                "voice_ok": instruction_tuning.follows_voice(t.reply),
                 "escalated": t.escalated,
                 "seconds": t.seconds,
                 "reply": t.reply,
@@ -217,7 +218,7 @@ def baseline_turns(
     chats = {
         "prompt-only": lambda t, a: [{"role": "system", "content": PROMPT_ONLY_SYSTEM}, {"role": "user", "content": t}],
         "rag-only": lambda t, a: prompting.rag(t, [known[a]]),
-        "fine-tune-only": lambda t, a: instruct.conversation({"message": t}, "voice", with_answer=False),
+        "fine-tune-only": lambda t, a: instruction_tuning.conversation({"message": t}, "voice", with_answer=False),
     }
     if kind not in chats:
         raise ValueError(f"kind must be one of {', '.join(chats)}, not {kind!r}.")
@@ -280,7 +281,7 @@ def demo_box(assistant: Assistant, example: str = ""):
             if not text.value.strip():
                 print("Type a message first.")
                 return
-            display(instruct.show_table(stages(assistant.reply([text.value])[0], assistant.articles)))
+            display(instruction_tuning.show_table(stages(assistant.reply([text.value])[0], assistant.articles)))
 
     button.on_click(on_send)
     return widgets.VBox([widgets.HBox([text, button]), out])

@@ -1,4 +1,4 @@
-"""helpers.scratch and helpers.scratch_lm: sweep bookkeeping, the tiny from-scratch LM, FLOPs and costs."""
+"""helpers.lessons.from_scratch and helpers.lessons.from_scratch_lm: sweep bookkeeping, the tiny from-scratch LM, FLOPs and costs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from helpers import lm, models, runtime, scratch, scratch_lm
+from helpers import lm, models, runtime
+from helpers.lessons import from_scratch, from_scratch_lm
 
 matplotlib.use("Agg")
 
@@ -41,76 +42,76 @@ def tok():
 
 
 def test_sweep_settings_follow_the_profile():
-    assert scratch.sweep_settings(runtime.profile("smoke")).sizes == (5, 16)
-    assert scratch.sweep_settings(runtime.profile("full")).sizes[-1] is None  # the full training set
-    s = scratch.sweep_settings(runtime.profile("workshop"))
+    assert from_scratch.sweep_settings(runtime.profile("smoke")).sizes == (5, 16)
+    assert from_scratch.sweep_settings(runtime.profile("full")).sizes[-1] is None  # the full training set
+    s = from_scratch.sweep_settings(runtime.profile("workshop"))
     assert s.lr_random > s.lr_pretrained and s.curve_size == min(s.sizes)
 
 
 def test_budget_steps_has_a_floor_and_scales_with_data():
     p = runtime.profile("smoke")  # 3 epochs, batch 16
-    assert scratch.budget_steps(50, p, min_steps=30) == 30
-    assert scratch.budget_steps(320, p, min_steps=30) == 60
+    assert from_scratch.budget_steps(50, p, min_steps=30) == 30
+    assert from_scratch.budget_steps(320, p, min_steps=30) == 60
 
 
 def test_gap_and_smallest_size():
-    assert scratch.gap_at(RUNS, 5) == pytest.approx(0.5)  # head-only run is ignored
-    assert scratch.smallest_size_reaching(RUNS, "random init", 0.8) == 16
-    assert scratch.smallest_size_reaching(RUNS, "random init", 0.99) is None
+    assert from_scratch.gap_at(RUNS, 5) == pytest.approx(0.5)  # head-only run is ignored
+    assert from_scratch.smallest_size_reaching(RUNS, "random init", 0.8) == 16
+    assert from_scratch.smallest_size_reaching(RUNS, "random init", 0.99) is None
     with pytest.raises(ValueError, match="sizes run"):
-        scratch.gap_at(RUNS, 30)
+        from_scratch.gap_at(RUNS, 30)
 
 
 def test_plots_return_axes():
-    ax = scratch.plot_sweep(RUNS)
+    ax = from_scratch.plot_sweep(RUNS)
     assert ax.get_xscale() == "log" and len(ax.get_legend().get_texts()) >= 4  # 2 curves + 2 anchors
-    assert len(scratch.plot_curves(RUNS, 5).get_lines()) == 2
+    assert len(from_scratch.plot_curves(RUNS, 5).get_lines()) == 2
 
 
 def test_train_flops_is_six_n_d_for_full_training():
-    assert scratch_lm.train_flops(1e6, 1e6, 1e3) == 6e9
-    assert scratch_lm.train_flops(1e6, 0, 1e3) == 4e9  # frozen: no weight gradients
+    assert from_scratch_lm.train_flops(1e6, 1e6, 1e3) == 6e9
+    assert from_scratch_lm.train_flops(1e6, 0, 1e3) == 4e9  # frozen: no weight gradients
 
 
 def test_cost_table_includes_cited_pretraining():
     row = {"params_trained": 10, "params_total": 10, "examples_seen": 4, "tokens_seen": 40, "seconds": 1.234}
-    table = scratch_lm.cost_table({"run a": row})
+    table = from_scratch_lm.cost_table({"run a": row})
     assert table.loc["run a", "est. FLOPs"] == 6 * 10 * 40
     smol = table.loc["pre-training SmolLM2-135M (cited)", "est. FLOPs"]
     assert smol == pytest.approx(6 * 135e6 * 2e12)
 
 
 def test_domain_texts_are_disjoint():
-    train, heldout = scratch_lm.domain_texts(200, 50)
+    train, heldout = from_scratch_lm.domain_texts(200, 50)
     assert len(train) == 200 and len(heldout) == 50 and not set(train) & set(heldout)
 
 
 def test_tiny_llama_shares_the_tokenizer_and_learns(tok):
-    model = scratch_lm.tiny_llama(tok, hidden=32, layers=1, heads=2)
+    model = from_scratch_lm.tiny_llama(tok, hidden=32, layers=1, heads=2)
     assert model.config.vocab_size == len(tok) and model.config.tie_word_embeddings
     texts = ["I lost my card yesterday", "my card has not arrived"] * 8
     data = lm.text_examples(texts, tok, max_length=16)
     before = lm.perplexity(model, data, tok)
     assert before == pytest.approx(len(tok), rel=0.5)  # random weights: close to uniform over the vocab
-    history = scratch_lm.train_for_seconds(
+    history = from_scratch_lm.train_for_seconds(
         model, data, tok, seconds=2.0, learning_rate=3e-3, batch_size=8, progress=False
     )
     assert history.steps >= 2 and lm.perplexity(model, data, tok) < 0.9 * before
 
 
 def test_seconds_per_step_leaves_no_gradients(tok):
-    model = scratch_lm.tiny_llama(tok, hidden=32, layers=1, heads=2)
+    model = from_scratch_lm.tiny_llama(tok, hidden=32, layers=1, heads=2)
     data = lm.text_examples(["hello there"] * 4, tok, max_length=8)
-    assert scratch_lm.seconds_per_step(model, data, lm.lm_collator(tok), batch_size=4, probes=1) > 0
+    assert from_scratch_lm.seconds_per_step(model, data, lm.lm_collator(tok), batch_size=4, probes=1) > 0
     assert all(p.grad is None for p in model.parameters())
 
 
 def test_complete_is_repeatable(tok):
-    model = scratch_lm.tiny_llama(tok, hidden=32, layers=1, heads=2)
-    a = scratch_lm.complete(model, tok, ["My card"], max_new_tokens=4, seed=3)
+    model = from_scratch_lm.tiny_llama(tok, hidden=32, layers=1, heads=2)
+    a = from_scratch_lm.complete(model, tok, ["My card"], max_new_tokens=4, seed=3)
     torch.manual_seed(123)  # whatever the global RNG holds, the seed decides the sample
-    assert scratch_lm.complete(model, tok, ["My card"], max_new_tokens=4, seed=3) == a
+    assert from_scratch_lm.complete(model, tok, ["My card"], max_new_tokens=4, seed=3) == a
     # Each prefix restarts from the seed, so a repeated prefix repeats its sample; another seed samples differently
     # (random weights: close to uniform over 49k tokens).
-    assert scratch_lm.complete(model, tok, ["My card", "My card"], max_new_tokens=4, seed=3) == a * 2
-    assert scratch_lm.complete(model, tok, ["My card"], max_new_tokens=4, seed=4) != a
+    assert from_scratch_lm.complete(model, tok, ["My card", "My card"], max_new_tokens=4, seed=3) == a * 2
+    assert from_scratch_lm.complete(model, tok, ["My card"], max_new_tokens=4, seed=4) != a

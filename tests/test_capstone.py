@@ -7,7 +7,8 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
-from helpers import adapters, assistant, instruct, knowledge, models, prompting, retrieval, runtime
+from helpers import adapters, knowledge, models, prompting, retrieval, runtime
+from helpers.lessons import capstone, instruction_tuning
 
 INTENTS = list(runtime.CORE_INTENTS[:4])
 
@@ -64,19 +65,19 @@ def parts():
 def test_grounded_reply_meets_voice_and_states_the_fact():
     articles = knowledge.by_id(knowledge.load_articles())
     for q in knowledge.load_qa("train")[:20]:
-        reply = assistant.grounded_reply(articles[q["article_id"]], q["answer"])
+        reply = capstone.grounded_reply(articles[q["article_id"]], q["answer"])
         assert prompting.contains_gold(reply, q["answer"])
-        checks = instruct.check_voice(reply)
+        checks = instruction_tuning.check_voice(reply)
         assert all(v for k, v in checks.items() if k != "short"), checks
-    assert instruct.follows_voice(assistant.ESCALATION_REPLY)
+    assert instruction_tuning.follows_voice(capstone.ESCALATION_REPLY)
 
 
 def test_training_and_eval_data_stay_in_scope():
     articles = knowledge.load_articles()
-    chats = assistant.training_conversations(INTENTS, articles)
+    chats = capstone.training_conversations(INTENTS, articles)
     grounded = [c for c in chats if "Policy:" in c[0]["content"]]
     assert grounded and len(grounded) < len(chats) and all(c[-1]["role"] == "assistant" for c in chats)
-    questions = assistant.eval_messages(INTENTS, articles, n=5)
+    questions = capstone.eval_messages(INTENTS, articles, n=5)
     assert 0 < len(questions) <= 5 and all(
         set(q["gold_intents"]) <= set(INTENTS) and q["gold_intents"] for q in questions
     )
@@ -84,7 +85,7 @@ def test_training_and_eval_data_stay_in_scope():
 
 def test_low_confidence_escalates_and_high_threshold_zero_facts(parts):
     p = parts
-    bot = assistant.Assistant(
+    bot = capstone.Assistant(
         p["clf"],
         p["clf_tok"],
         INTENTS,
@@ -96,17 +97,17 @@ def test_low_confidence_escalates_and_high_threshold_zero_facts(parts):
         writer_tokenizer=p["chat_tok"],
         max_new_tokens=4,
     )
-    questions = assistant.eval_messages(INTENTS, p["articles"], n=3)
+    questions = capstone.eval_messages(INTENTS, p["articles"], n=3)
     turns = bot.reply([q["question"] for q in questions])
-    assert all(t.escalated and t.reply == assistant.ESCALATION_REPLY and t.article_id is None for t in turns)
-    frame = assistant.score(turns, questions)
+    assert all(t.escalated and t.reply == capstone.ESCALATION_REPLY and t.article_id is None for t in turns)
+    frame = capstone.score(turns, questions)
     assert frame["escalated"].all() and not frame["right_fact"].any() and frame["voice_ok"].all()
-    assert "human" in assistant.stages(turns[0], p["articles"])["output"][1]
+    assert "human" in capstone.stages(turns[0], p["articles"])["output"][1]
 
 
 def test_confident_route_picks_an_article_of_the_intent_when_retrieved(parts):
     p = parts
-    bot = assistant.Assistant(
+    bot = capstone.Assistant(
         p["clf"],
         p["clf_tok"],
         INTENTS,
@@ -128,21 +129,21 @@ def test_confident_route_picks_an_article_of_the_intent_when_retrieved(parts):
 
 def test_baselines_and_scoreboard(parts):
     p = parts
-    questions = assistant.eval_messages(INTENTS, p["articles"], n=2)
+    questions = capstone.eval_messages(INTENTS, p["articles"], n=2)
     frames = {
-        k: assistant.score(
-            assistant.baseline_turns(
+        k: capstone.score(
+            capstone.baseline_turns(
                 k, questions, p["writer"], p["chat_tok"], p["index"], p["articles"], max_new_tokens=3
             ),
             questions,
         )
         for k in ("prompt-only", "rag-only", "fine-tune-only")
     }
-    board = assistant.scoreboard(frames)
+    board = capstone.scoreboard(frames)
     assert list(board.index) == ["prompt-only", "rag-only", "fine-tune-only"]
     assert board["right intent"].isna().all() and (board["escalated"] == 0).all()
     with pytest.raises(ValueError, match="kind must be"):
-        assistant.baseline_turns("magic", questions, p["writer"], p["chat_tok"], p["index"], p["articles"])
+        capstone.baseline_turns("magic", questions, p["writer"], p["chat_tok"], p["index"], p["articles"])
 
 
 def test_train_writer_trains_only_the_adapter(parts):
@@ -157,9 +158,9 @@ def test_train_writer_trains_only_the_adapter(parts):
         num_key_value_heads=2,
     )
     base = AutoModelForCausalLM.from_config(llama)
-    chats = assistant.training_conversations(INTENTS, p["articles"])[:8]
+    chats = capstone.training_conversations(INTENTS, p["articles"])[:8]
     frozen = {n: w.clone() for n, w in base.named_parameters()}
-    model, history = assistant.train_writer(base, p["chat_tok"], chats, steps=2, max_length=208, batch_size=4, rank=2)
+    model, history = capstone.train_writer(base, p["chat_tok"], chats, steps=2, max_length=208, batch_size=4, rank=2)
     assert history.steps == 2 and np.isfinite(history.final_loss)
     changed = [
         n

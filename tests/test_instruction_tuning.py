@@ -1,4 +1,4 @@
-"""helpers.instruct: the brand-voice data, voice and JSON checks, similarity, SFT masking, adapter training."""
+"""helpers.lessons.instruction_tuning: the brand-voice data, voice and JSON checks, similarity, SFT masking, adapter training."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from helpers import instruct as I
+from helpers.lessons import instruction_tuning as I
 from helpers.lm import IGNORE_INDEX
 from helpers.runtime import CORE_INTENTS
 

@@ -1,0 +1,98 @@
+"""Compare the outputs of two runs of the executed notebooks, cell by cell, with timings masked.
+
+A refactor must not change a lesson's numbers: run the notebooks before and after (same profile, cache
+off) and compare. Only what the learner reads is compared: printed text, rendered Markdown and tables.
+Numbers that are timings (a number with a unit of time or a rate) are masked, since they differ between
+any two runs; every other difference is printed and makes the exit status 1.
+
+    python -m bench.compare_runs BEFORE_DIR AFTER_DIR [--notebooks 01 04]
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+# A number followed by a unit of time or a rate, or a clock time: masked before comparing.
+TIMING = re.compile(
+    r"\d[\d,]*(?:\.\d+)?\s*(?:ms|s|sec|secs|seconds?|min|mins|minutes?|h|hours?|it/s|s/it|steps?/s|s/step"
+    r"|tokens?/s|examples?/s|queries/s|q/s|x faster|x slower)\b"
+    r"|\d+:\d\d(?::\d\d)?"
+)
+# Lines that are about time throughout (a table row or sentence of timings): every number in them is masked.
+TIME_WORDS = re.compile(r"second|latency|throughput|per second|/s\b|wall|elapsed|time", re.IGNORECASE)
+NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+
+
+def cell_texts(path: Path) -> list[str]:
+    """The text a learner reads under each code cell (stdout, text/markdown, text/plain), one string a cell."""
+    notebook = nbformat.read(path, as_version=4)
+    texts = []
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        parts = []
+        for out in cell.get("outputs", []):
+            if out.output_type == "stream" and out.name == "stdout":
+                parts.append(out.text)
+            elif out.output_type in ("execute_result", "display_data"):
+                data = out.get("data", {})
+                parts.append(data.get("text/markdown") or data.get("text/plain", ""))
+            elif out.output_type == "error":
+                parts.append(f"ERROR {out.ename}: {out.evalue}")
+        texts.append(mask("".join(parts)))
+    return texts
+
+
+def mask(text: str) -> str:
+    """``text`` with timings replaced by <t> (and every number on a line that is about time)."""
+    lines = []
+    for line in text.splitlines():
+        line = TIMING.sub("<t>", line)
+        lines.append(NUMBER.sub("<t>", line) if TIME_WORDS.search(line) else line)
+    return "\n".join(lines)
+
+
+def compare(before: Path, after: Path) -> list[str]:
+    """Unified diffs (one per changed cell) between the two executed copies of a notebook."""
+    old, new = cell_texts(before), cell_texts(after)
+    if len(old) != len(new):
+        return [f"{before.name}: {len(old)} code cells before, {len(new)} after; compared in order"]
+    diffs = []
+    for i, (a, b) in enumerate(zip(old, new)):
+        if a != b:
+            lines = difflib.unified_diff(a.splitlines(), b.splitlines(), "before", "after", lineterm="", n=0)
+            diffs.append(f"{before.name}, code cell {i}:\n" + "\n".join(list(lines)[2:]))
+    return diffs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("before", type=Path)
+    parser.add_argument("after", type=Path)
+    parser.add_argument("--notebooks", nargs="*", default=None, help="notebook numbers to compare (default: all)")
+    args = parser.parse_args(argv)
+    changed = 0
+    for path in sorted(args.before.glob("[0-9][0-9]_*.ipynb")):
+        if args.notebooks and path.name[:2] not in args.notebooks:
+            continue
+        other = args.after / path.name
+        if not other.exists():
+            print(f"{path.name}: missing in {args.after}")
+            changed += 1
+            continue
+        diffs = compare(path, other)
+        print(f"{path.name}: {'same' if not diffs else f'{len(diffs)} cells differ'}")
+        for diff in diffs:
+            print(diff)
+        changed += bool(diffs)
+    return 1 if changed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
