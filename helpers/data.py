@@ -167,15 +167,7 @@ def _read_json(text: str, path: Path) -> pd.DataFrame:
                 "fix it, or write one JSON object per line."
             ) from None
     else:
-        rows = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    rows.append((number, json.loads(line)))
-                except json.JSONDecodeError as err:
-                    raise ValueError(
-                        f"{path.name} line {number} is not valid JSON ({err.msg}); fix or remove that line."
-                    ) from None
+        rows = _jsonl_rows(text, path)
     for number, row in rows:
         if not isinstance(row, dict):
             raise ValueError(
@@ -184,6 +176,28 @@ def _read_json(text: str, path: Path) -> pd.DataFrame:
             )
     cells = [{key: _json_cell(value) for key, value in row.items()} for _, row in rows]
     return pd.DataFrame(cells, index=[number for number, _ in rows], dtype=object).fillna("")
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """The JSON objects of a JSON Lines file, one per non-blank line; a broken line is named by number."""
+    path = Path(path)
+    if not path.exists():
+        hint = " (git checkout data/)" if DATA_DIR in path.resolve().parents else ""
+        raise FileNotFoundError(f"{path} is missing; restore it{hint} or pass the right path.")
+    return [row for _, row in _jsonl_rows(path.read_text(encoding="utf-8-sig"), path)]
+
+
+def _jsonl_rows(text: str, path: Path) -> list[tuple[int, Any]]:
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append((number, json.loads(line)))
+            except json.JSONDecodeError as err:
+                raise ValueError(
+                    f"{path.name} line {number} is not valid JSON ({err.msg}); fix or remove that line."
+                ) from None
+    return rows
 
 
 def _json_cell(value: Any) -> Any:

@@ -7,13 +7,14 @@ this workbook, so no pre-trained model can know them. Files live in
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
-KB_DIR = Path(__file__).resolve().parent.parent / "data" / "bank_kb"
+from helpers.data import DATA_DIR, read_jsonl
+
+KB_DIR = DATA_DIR / "bank_kb"
 BANK_NAME = "Northwind Bank"
 QA_SPLITS = ("train", "heldout")
 
@@ -21,24 +22,16 @@ Article = dict  # {"id", "title", "intents", "text"}
 QA = dict  # {"id", "question", "answer", "article_id", "fact_id"}
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    if not path.exists():
-        raise FileNotFoundError(
-            f"{path} is missing; restore the data/ folder from the repository (git checkout data/)."
-        )
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def load_articles(kb_dir: str | Path | None = None) -> list[Article]:
     """The policy articles, in id order: dicts with id, title, intents (banking77 names) and text."""
-    return _read_jsonl(Path(kb_dir or KB_DIR) / "articles.jsonl")
+    return read_jsonl(Path(kb_dir or KB_DIR) / "articles.jsonl")
 
 
 def load_qa(split: str, kb_dir: str | Path | None = None) -> list[QA]:
     """Question-answer pairs of ``split`` ('train' or 'heldout'): question, short gold answer, source article."""
     if split not in QA_SPLITS:
         raise ValueError(f"split must be one of {QA_SPLITS}, not {split!r}.")
-    return _read_jsonl(Path(kb_dir or KB_DIR) / f"qa_{split}.jsonl")
+    return read_jsonl(Path(kb_dir or KB_DIR) / f"qa_{split}.jsonl")
 
 
 def by_id(articles: Sequence[Article]) -> dict[str, Article]:

@@ -105,3 +105,15 @@ def test_eval_loader_keeps_order_and_leaves_global_rng_alone():
     labels = [int(x) for b in data.eval_loader(ds, 4, DataCollatorWithPadding(tok)) for x in b["labels"]]
     assert torch.equal(torch.get_rng_state(), before)
     assert labels == list(ds["labels"])
+
+
+def test_read_jsonl_reads_objects_and_names_a_broken_line(tmp_path):
+    good = tmp_path / "rows.jsonl"
+    good.write_text('{"a": 1}\n\n{"a": 2}\n', encoding="utf-8")
+    assert data.read_jsonl(good) == [{"a": 1}, {"a": 2}]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"a": 1}\n{"a": \n', encoding="utf-8")
+    with pytest.raises(ValueError, match="bad.jsonl line 2 is not valid JSON"):
+        data.read_jsonl(bad)
+    with pytest.raises(FileNotFoundError, match="missing.jsonl is missing"):
+        data.read_jsonl(tmp_path / "missing.jsonl")

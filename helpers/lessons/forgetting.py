@@ -7,7 +7,6 @@ perplexity. The narrow task: name a banking77 query's intent in words.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import time
@@ -24,21 +23,14 @@ PROBE_DIR = data.DATA_DIR / "general_probe"
 Messages = list[dict[str, str]]
 
 
-def _read_jsonl(name: str) -> list[dict[str, Any]]:
-    path = PROBE_DIR / name
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; restore data/general_probe/ from the repository.")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def load_probe(n: int | None = None) -> list[dict[str, Any]]:
     """General-knowledge questions with accepted answers: [{'question', 'answers'}] (first ``n``)."""
-    return _read_jsonl("questions.jsonl")[:n]
+    return data.read_jsonl(PROBE_DIR / "questions.jsonl")[:n]
 
 
 def load_replay() -> list[dict[str, str]]:
     """General question-answer pairs for replay (none of them is a probe question): [{'question', 'answer'}]."""
-    return _read_jsonl("replay.jsonl")
+    return data.read_jsonl(PROBE_DIR / "replay.jsonl")
 
 
 def load_general_text() -> list[str]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from helpers.data import DATA_DIR
+from helpers.data import DATA_DIR, read_jsonl
 
 BRAND_VOICE_DIR = DATA_DIR / "brand_voice"
 GREETING = "Hi, thanks for writing to Northwind Bank."
@@ -37,10 +37,7 @@ def load_brand_voice(split: str = "train", intents: Sequence[str] | None = None)
     """Rows of data/brand_voice/<split>.jsonl ('train' or 'heldout'): id, intent, message, reply, summary."""
     if split not in ("train", "heldout"):
         raise ValueError(f"split must be 'train' or 'heldout', not {split!r}.")
-    path = BRAND_VOICE_DIR / f"{split}.jsonl"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; restore data/brand_voice/ from the repository.")
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = read_jsonl(BRAND_VOICE_DIR / f"{split}.jsonl")
     return [r for r in rows if intents is None or r["intent"] in intents]
 
 
