@@ -13,7 +13,7 @@ endif
 UNIT = $(OFFLINE) WORKBOOK_CACHE=off $(1)/python -m pytest -m "not notebook and not browser" -q -p randomly --randomly-seed=$(SEED)
 LATEST := .venv-latest
 
-.PHONY: install run test unit test-latest test-browser notebooks lab clean
+.PHONY: install run test unit lint test-latest test-browser notebooks lab clean
 
 install: $(STAMP)
 
@@ -32,6 +32,10 @@ test: install  ## unit tests (random order, seed printed), then every notebook i
 	@echo "unit tests in random order, seed $(SEED); replay this order with: make unit SEED=$(SEED)"
 	$(call UNIT,$(BIN))
 	$(OFFLINE) WORKBOOK_CACHE=off WORKBOOK_PROFILE=smoke $(BIN)/python -m pytest -m notebook -q -rA --durations=0
+
+lint: install  ## ruff: lint and format check of the package, tests, bench and notebooks (CI runs it first)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 unit: install  ## unit tests only, in random order (SEED=<n> replays an order)
 	@echo "unit tests in random order, seed $(SEED)"

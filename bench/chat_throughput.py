@@ -11,18 +11,18 @@ import time
 import torch
 
 from bench.common import save
-from helpers import adapters, generation, lm, models, runtime, training
+from helpers import generation, lm, models, runtime
+from helpers.chat import fine_tune_chat
+from helpers.training import TrainConfig
 
 
 def train_tokens_per_s(method: str, length: int, batch: int, steps: int) -> float:
     """Training throughput in tokens/s for ``method`` ('lora' or 'full') at ``length`` tokens per example."""
     model, tok = models.load_chat_model()
-    if method == "lora":
-        model = adapters.add_lora(model, rank=8)
     text = "Your replacement card will arrive within five working days of your request. " * 40
     ds = lm.text_examples([text] * (batch * (steps + 1)), tok, max_length=length)
-    config = training.TrainConfig(learning_rate=1e-4, max_steps=steps + 1, batch_size=batch, progress=False)
-    history = training.train(model, ds, config, collate_fn=lm.lm_collator(tok))
+    config = TrainConfig(learning_rate=1e-4, max_steps=steps + 1, batch_size=batch, progress=False)
+    history = fine_tune_chat(ds, config, method=method, model=model, tokenizer=tok, rank=8).history
     # The first (warm-up) step is included, so the figure is slightly conservative.
     return (steps + 1) * batch * length / history.train_seconds
 

@@ -25,8 +25,9 @@ TIMING = re.compile(
     r"|\d+:\d\d(?::\d\d)?"
 )
 # Lines that are about time throughout (a table row or sentence of timings): every number in them is masked.
-TIME_WORDS = re.compile(r"second|latency|throughput|per second|/s\b|wall|elapsed|time", re.IGNORECASE)
+TIME_WORDS = re.compile(r"second|latency|throughput|per second|/s\b|wall|elapsed|time|load_s|_s\b|_ms\b", re.IGNORECASE)
 NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+ADDRESS = re.compile(r"0x[0-9a-f]{6,}")
 
 
 def cell_texts(path: Path) -> list[str]:
@@ -39,23 +40,46 @@ def cell_texts(path: Path) -> list[str]:
         parts = []
         for out in cell.get("outputs", []):
             if out.output_type == "stream" and out.name == "stdout":
-                parts.append(out.text)
+                parts.append(mask(out.text))
             elif out.output_type in ("execute_result", "display_data"):
                 data = out.get("data", {})
-                parts.append(data.get("text/markdown") or data.get("text/plain", ""))
+                markdown = data.get("text/markdown")
+                parts.append(mask(markdown, tables=False) if markdown else mask(data.get("text/plain", "")))
             elif out.output_type == "error":
                 parts.append(f"ERROR {out.ename}: {out.evalue}")
-        texts.append(mask("".join(parts)))
+        texts.append("\n".join(parts))
     return texts
 
 
-def mask(text: str) -> str:
-    """``text`` with timings replaced by <t> (and every number on a line that is about time)."""
-    lines = []
+def mask(text: str, tables: bool = True) -> str:
+    """``text`` with timings replaced by <t>: numbers with a unit of time, every number on a line about time,
+    the columns of a printed table whose header is about time, and object addresses (``0x7f...``)."""
+    lines, spans = [], []
     for line in text.splitlines():
-        line = TIMING.sub("<t>", line)
-        lines.append(NUMBER.sub("<t>", line) if TIME_WORDS.search(line) else line)
+        line = ADDRESS.sub("0x<a>", line)
+        if not line.strip():
+            spans = []  # a table ends at a blank line
+        elif TIME_WORDS.search(line):
+            spans = (_time_columns(line) or spans) if tables else []
+            lines.append(line if spans else NUMBER.sub("<t>", TIMING.sub("<t>", line)))
+            continue
+        for start, end in spans:  # a row of a table with time columns: blank those columns out
+            line = line[:start] + NUMBER.sub(lambda m: "t" * len(m[0]), line[start:end]) + line[end:]
+        lines.append(TIMING.sub("<t>", line))
     return "\n".join(lines)
+
+
+def _time_columns(header: str) -> list[tuple[int, int]]:
+    # A pandas table header: right-aligned names; a column spans from the end of the previous name to its own end.
+    # A line with numbers in it is a sentence or a row, not a header.
+    if NUMBER.search(header):
+        return []
+    spans, previous_end = [], 0
+    for match in re.finditer(r"\S+", header):
+        if TIME_WORDS.search(match[0]):
+            spans.append((previous_end, match.end()))
+        previous_end = match.end()
+    return spans
 
 
 def compare(before: Path, after: Path) -> list[str]:

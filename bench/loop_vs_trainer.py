@@ -15,17 +15,17 @@ import time
 from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
 from bench.common import save
-from helpers import data, models, runtime, training
+from helpers import data, models, runtime
+from helpers.classifier import fine_tune_classifier
+from helpers.training import TrainConfig
 
 
 def workbook_loop(train_tok, labels, steps: int, batch: int) -> float:
-    """Seconds for ``steps`` optimiser steps with helpers.training.train."""
-    runtime.seed_everything(0)
-    model, tok = models.load_classifier(labels)
-    config = training.TrainConfig(
+    """Seconds for ``steps`` optimiser steps with the workbook's recipe (helpers.classifier, one loop)."""
+    config = TrainConfig(
         learning_rate=1e-4, max_steps=steps, batch_size=batch, progress=False, warmup_ratio=0.1, weight_decay=0.01
     )
-    return training.train(model, train_tok, config, tokenizer=tok).train_seconds
+    return fine_tune_classifier(train_tok, config, labels=labels).history.train_seconds  # seeds with 0 first
 
 
 def hf_trainer(train_tok, labels, steps: int, batch: int) -> float:

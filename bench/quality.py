@@ -17,8 +17,9 @@ import json
 from datasets import Dataset
 
 from bench.common import RESULTS, save
-from helpers import data, evaluation, models, runtime, training
-from helpers.adapters import count_parameters
+from helpers import data, runtime
+from helpers.classifier import evaluate, fine_tune_classifier
+from helpers.training import TrainConfig
 
 REFERENCES = {
     "full": {"model": "BERT-large (fine-tuned), Casanueva et al. 2020", "params_m": 340, "accuracy": 0.9366},
@@ -29,18 +30,16 @@ BATCH_SIZE, MAX_LENGTH, SEED = 32, 64, 0
 
 def fine_tune_and_score(train: Dataset, test: Dataset, epochs: float, lr: float) -> dict:
     """Fine-tune MiniLM on ``train``, then its accuracy and macro-F1 on ``test``, with the run's settings and time."""
-    runtime.seed_everything(SEED)
-    model, tok = models.load_classifier(train.features["label"].names)
-    config = training.TrainConfig(
+    config = TrainConfig(
         learning_rate=lr, epochs=epochs, batch_size=BATCH_SIZE, seed=SEED, warmup_ratio=0.1, weight_decay=0.01
     )
-    history = training.train(model, data.tokenize(train, tok, MAX_LENGTH), config, tokenizer=tok)
-    metrics = evaluation.evaluate_classifier(model, data.tokenize(test, tok, MAX_LENGTH), tok)
+    run = fine_tune_classifier(train, config, max_length=MAX_LENGTH)  # seeds with SEED before drawing the head
+    history, metrics = run.history, evaluate(run, test)
     return {
         "train_examples": len(train),
         "test_examples": len(test),
         "epochs": epochs,
-        "params_m": round(count_parameters(model)[1] / 1e6, 1),
+        "params_m": round(run.total / 1e6, 1),
         "learning_rate": lr,
         "batch_size": BATCH_SIZE,
         "max_length": MAX_LENGTH,

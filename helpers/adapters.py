@@ -7,6 +7,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 
 import torch
+from peft import LoraConfig, TaskType, get_peft_model
 
 # Attention projections by model family (what "target_modules" names in each).
 ATTENTION_MODULES = {
@@ -53,8 +54,6 @@ def add_lora(
     For a sequence classifier, ``train_head`` also trains the new classification head
     (it starts random, so it must learn).
     """
-    from peft import LoraConfig, TaskType, get_peft_model
-
     if rank <= 0:
         raise ValueError(f"LoRA rank must be a positive integer, got {rank}.")
     family = model.config.model_type
@@ -85,4 +84,18 @@ def freeze_all_but_head(model: torch.nn.Module) -> torch.nn.Module:
     head = "classifier" if hasattr(model, "classifier") else "score"
     for name, p in model.named_parameters():
         p.requires_grad_(name.startswith(head))
+    return model
+
+
+def set_dropout(model: torch.nn.Module, p: float) -> torch.nn.Module:
+    """Set every dropout layer of ``model`` to probability ``p`` (and record it in a BERT-style config)."""
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {p}.")
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = p
+    config = getattr(model, "config", None)
+    for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+        if hasattr(config, name):
+            setattr(config, name, p)
     return model

@@ -58,7 +58,7 @@ def error_table(
     top_pairs: int = 5,
     per_pair: int = 3,
 ) -> pd.DataFrame:
-    """Misclassified texts grouped by (true → predicted) pair, most frequent pairs first, most confident errors first."""
+    """Misclassified texts grouped by (true → predicted) pair; most frequent pairs and most confident errors first."""
     preds, refs, conf = np.asarray(predictions), np.asarray(references), np.asarray(confidence)
     wrong = np.flatnonzero(preds != refs)
     frame = pd.DataFrame(
@@ -108,42 +108,3 @@ def cost_per_1k(queries_per_second: float, hourly_price: float) -> float:
     if queries_per_second <= 0:
         raise ValueError("queries_per_second must be > 0.")
     return hourly_price / 3600 / queries_per_second * 1000
-
-
-def folder_size_mb(folder) -> float:
-    """Total size of the files under ``folder`` in megabytes (10^6 bytes)."""
-    from pathlib import Path
-
-    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file()) / 1e6
-
-
-# --- held-out splits and drift ------------------------------------------------------------
-# Two intents the bank "launches" after the model ships: customers start asking about
-# them, and a model that never saw them must get every such query wrong.
-DRIFT_INTENTS = ("apple_pay_or_google_pay", "get_disposable_virtual_card")
-
-
-def launch_intents(P) -> list[str]:
-    """The intents the shipped model knows: the profile's intents minus the ones that arrive with drift."""
-    from helpers.data import banking77_intents
-
-    return [i for i in (P.intents or banking77_intents()) if i not in DRIFT_INTENTS]
-
-
-def held_out_splits(P, intents: Sequence[str], seed: int = 0):
-    """(train, validation, test) for ``intents`` at the profile's sizes; test comes from banking77's test split.
-
-    Validation (for thresholds and early checks) is carved from the training split, so the
-    test set is touched once, at the end.
-    """
-    from helpers.data import load_banking77, stratified_split
-
-    if P.train_per_class is None:
-        pool, val_share = load_banking77("train", intents=intents, seed=seed), 0.1
-    else:
-        val_per_class = max(4, P.train_per_class // 2)
-        pool = load_banking77("train", per_class=P.train_per_class + val_per_class, intents=intents, seed=seed)
-        val_share = val_per_class / (P.train_per_class + val_per_class)
-    train, val = stratified_split(pool, test_size=val_share, seed=seed)
-    test = load_banking77("test", per_class=P.test_per_class, intents=intents, seed=seed)
-    return train, val, test

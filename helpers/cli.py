@@ -10,11 +10,12 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from helpers.finetune import finetune_classifier
+from helpers.notebooks import execute_notebook, notebook_paths, write_summary
+
 
 def run_notebooks(args: argparse.Namespace) -> int:
     """Execute notebooks into args.out, print a run-time table, exit 1 if any failed."""
-    from helpers.notebooks import execute_notebook, notebook_paths, write_summary
-
     paths = notebook_paths(args.pattern)
     if not paths:
         print(f"No notebooks match {args.pattern!r} in notebooks/.", file=sys.stderr)
@@ -36,8 +37,6 @@ def run_notebooks(args: argparse.Namespace) -> int:
 def finetune(args: argparse.Namespace) -> int:
     """Fine-tune a classifier on the user's files; a mistake prints one line and exits 1, Ctrl-C exits 130."""
     try:
-        from helpers.finetune import finetune_classifier
-
         finetune_classifier(
             args.train,
             args.test,

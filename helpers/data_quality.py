@@ -1,4 +1,4 @@
-"""Data quality: a report for a dataset, duplicate and leak finding, label noise, mislabel finding, imbalance.
+"""Data quality: a report for a dataset, duplicate and leak finding, mislabel finding, class imbalance.
 
 Works on a user's own CSV/JSONL, a pandas DataFrame or a datasets.Dataset with
 ``text`` and ``label`` columns, so the checks in notebook 02 apply to any data.
@@ -15,10 +15,14 @@ import pandas as pd
 import torch
 from datasets import ClassLabel, Dataset
 
+from helpers.data import tokenize
+from helpers.evaluation import predict_logits
+from helpers.models import load_embedder
+
 
 # --- the data report ------------------------------------------------------------------------------
-def normalize_text(text: str) -> str:
-    """Lower-cased text with runs of whitespace collapsed: what 'the same text' means for exact duplicates."""
+def dedup_key(text: str) -> str:
+    """What exact-duplicate checks compare: the text lower-cased, runs of whitespace collapsed, punctuation kept."""
     return " ".join(str(text).lower().split())
 
 
@@ -101,11 +105,11 @@ def data_report(data, other=None, text_column: str = "text", label_column: str =
     """Check a dataset (path, DataFrame or Dataset); ``other`` is a second split to test for leakage."""
     frame = as_frame(data, text_column, label_column)
     empty = frame["text"].isna() | (frame["text"].astype(str).str.strip() == "")
-    kept = frame[~empty].assign(norm=lambda f: f["text"].map(normalize_text))
+    kept = frame[~empty].assign(norm=lambda f: f["text"].map(dedup_key))
     words = kept["text"].astype(str).str.split().str.len()
     leaked = None
     if other is not None:
-        other_norm = set(as_frame(other, text_column, label_column)["text"].dropna().map(normalize_text))
+        other_norm = set(as_frame(other, text_column, label_column)["text"].dropna().map(dedup_key))
         leaked = len(set(kept["norm"]) & other_norm)
     return DataReport(
         rows=len(frame),
@@ -124,8 +128,6 @@ def data_report(data, other=None, text_column: str = "text", label_column: str =
 def embed(texts: Sequence[str], embedder=None, batch_size: int = 64) -> np.ndarray:
     """Unit-length sentence embeddings (N, D) from ``embedder`` (default: the bundled MiniLM)."""
     if embedder is None:
-        from helpers.models import load_embedder
-
         embedder = load_embedder()
     return embedder.encode(
         list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
@@ -170,7 +172,7 @@ def find_duplicates(
     b_texts = texts if other is None else other
     rows = []
     for i, j, sim in similar_pairs(emb_a, emb_b, threshold):
-        exact = normalize_text(texts[i]) == normalize_text(b_texts[j])
+        exact = dedup_key(texts[i]) == dedup_key(b_texts[j])
         rows.append(
             {
                 "i": i,
@@ -185,23 +187,7 @@ def find_duplicates(
     return pd.DataFrame(rows, columns=columns).sort_values("similarity", ascending=False, ignore_index=True)
 
 
-# --- label noise and mislabel finding -------------------------------------------------------------
-def flip_labels(dataset: Dataset, fraction: float, seed: int = 0) -> tuple[Dataset, np.ndarray]:
-    """(copy with ``fraction`` of labels changed to a different random label, boolean mask of flipped rows)."""
-    if not 0 <= fraction <= 1:
-        raise ValueError(f"fraction is a share of rows in [0, 1], got {fraction}.")
-    n_classes = dataset.features["label"].num_classes
-    rng = np.random.default_rng(seed)
-    labels = np.array(dataset["label"])
-    flipped = np.zeros(len(labels), dtype=bool)
-    flipped[rng.choice(len(labels), size=round(fraction * len(labels)), replace=False)] = True
-    # adding 1..C-1 modulo C always lands on a different label, uniformly among the others
-    shift = rng.integers(1, n_classes, size=len(labels))
-    labels[flipped] = (labels[flipped] + shift[flipped]) % n_classes
-    noisy = dataset.remove_columns("label").add_column("label", labels.tolist())
-    return noisy.cast_column("label", dataset.features["label"]), flipped
-
-
+# --- mislabel finding ------------------------------------------------------------------------------
 def per_example_loss(logits: np.ndarray, labels: Sequence[int]) -> np.ndarray:
     """Cross-entropy of each example's given label (N,): high loss = the model disagrees with the label."""
     logits_t, labels_t = torch.as_tensor(logits, dtype=torch.float32), torch.as_tensor(np.asarray(labels))
@@ -215,30 +201,7 @@ def confident_disagreements(logits: np.ndarray, labels: Sequence[int], min_confi
     return np.nonzero((pred != labels) & (probs.max(-1) >= min_confidence))[0]
 
 
-def catch_rate(flagged: Sequence[int], truly_wrong: np.ndarray) -> dict[str, float]:
-    """How well a mislabel finder did: precision (flagged that were wrong) and recall (wrong that were flagged)."""
-    flagged = np.asarray(flagged, dtype=int)
-    hits = int(truly_wrong[flagged].sum()) if len(flagged) else 0
-    return {
-        "flagged": len(flagged),
-        "caught": hits,
-        "precision": hits / max(1, len(flagged)),
-        "recall": hits / max(1, int(truly_wrong.sum())),
-    }
-
-
 # --- class imbalance --------------------------------------------------------------------------------
-def subsample_classes(dataset: Dataset, classes: Sequence[int], keep: int, seed: int = 0) -> Dataset:
-    """Keep only ``keep`` examples of each label in ``classes`` (others untouched): an imbalanced copy."""
-    rng = np.random.default_rng(seed)
-    labels = np.array(dataset["label"])
-    drop = []
-    for c in classes:
-        rows = np.nonzero(labels == c)[0]
-        drop.extend(rng.permutation(rows)[keep:].tolist())
-    return dataset.select(sorted(set(range(len(labels))) - set(drop)))
-
-
 def oversample(dataset: Dataset, seed: int = 0) -> Dataset:
     """Repeat examples of rarer labels (drawn at random) until every label is as common as the largest."""
     rng = np.random.default_rng(seed)
@@ -264,86 +227,7 @@ def per_class_recall(predictions: Sequence[int], labels: Sequence[int], n_classe
     return np.array([(preds[labels == c] == c).mean() if (labels == c).any() else np.nan for c in range(n_classes)])
 
 
-# --- chat formatting for generative fine-tuning -----------------------------------------------------
-SUPPORT_SYSTEM = "You are a friendly support agent for an online bank. Answer in two or three short sentences."
-REPLIES = {  # one agent reply per core intent: enough to show formatting, not a knowledge base
-    "card_arrival": "Sorry your card has not arrived yet. You can track its delivery in the app under Card, "
-    "and if it is more than a week late I can order a replacement for you.",
-    "lost_or_stolen_card": "I have frozen your card so nobody can use it. Please order a replacement in the app; "
-    "we will also check your recent payments with you.",
-    "exchange_rate": "We convert at the exchange rate shown in the app at the moment you pay. "
-    "The app shows the rate before you confirm an exchange.",
-    "top_up_failed": "I am sorry your top-up failed. Please check that the card you top up from is valid and "
-    "has funds, then try again; failed top-ups are never charged.",
-    "transfer_not_received_by_recipient": "Transfers can take up to a few working days. Please check the "
-    "recipient's details in the app; if they are right, I can trace it.",
-    "cash_withdrawal_charge": "Some cash withdrawals carry a fee, shown in the app under Fees. "
-    "I can look up the charge on your withdrawal if you tell me the date.",
-    "pin_blocked": "Your PIN is blocked after too many wrong tries. You can unblock it in the app under "
-    "Card settings, or at any cash machine with your current PIN.",
-    "Refund_not_showing_up": "Refunds usually appear within a few working days after the merchant sends them. "
-    "If the merchant confirms it was sent over a week ago, I will investigate.",
-    "change_pin": "You can change your PIN at most cash machines, or view your current PIN in the app "
-    "under Card settings.",
-    "declined_card_payment": "I am sorry your payment was declined. Please check your balance and that the card "
-    "is not frozen in the app; then try again or tell me the merchant's name.",
-}
-
-
-def support_conversations(
-    texts: Sequence[str], intents: Sequence[str], system: str | None = SUPPORT_SYSTEM
-) -> list[list[dict[str, str]]]:
-    """Turn (customer message, intent) pairs into chat conversations ending with the agent's reply."""
-    conversations = []
-    for text, intent in zip(texts, intents):
-        reply = REPLIES.get(
-            intent,
-            f"Thanks for your message about {intent.replace('_', ' ')}. I will look into it and get back to you today.",
-        )
-        turns = [{"role": "user", "content": text}, {"role": "assistant", "content": reply}]
-        conversations.append(([{"role": "system", "content": system}] if system else []) + turns)
-    return conversations
-
-
-def learned_tokens(example: dict[str, list[int]], tokenizer) -> pd.DataFrame:
-    """One row per token of a chat example: the token's text and whether the loss learns it (label != -100)."""
-    from helpers.lm import IGNORE_INDEX
-
-    return pd.DataFrame(
-        {
-            "token": tokenizer.convert_ids_to_tokens(example["input_ids"]),
-            "learned": [label != IGNORE_INDEX for label in example["labels"]],
-        }
-    )
-
-
-def truncation_stats(conversations: Sequence[list[dict[str, str]]], tokenizer, max_length: int) -> pd.DataFrame:
-    """Per conversation: full token length, tokens kept, reply tokens learned before and after truncation."""
-    from helpers.lm import IGNORE_INDEX, chat_example
-
-    rows = []
-    for messages in conversations:
-        full = chat_example(messages, tokenizer, max_length=10**6)
-        n_reply = sum(label != IGNORE_INDEX for label in full["labels"])
-        kept = full["labels"][:max_length]
-        rows.append(
-            {
-                "tokens": len(full["input_ids"]),
-                "kept": len(kept),
-                "reply_tokens": n_reply,
-                "reply_tokens_kept": sum(label != IGNORE_INDEX for label in kept),
-            }
-        )
-    frame = pd.DataFrame(rows)
-    frame["truncated"] = frame["tokens"] > max_length
-    frame["nothing_learned"] = frame["reply_tokens_kept"] == 0
-    return frame
-
-
 # --- predictions on a text dataset ------------------------------------------------------------------
 def predict(model, dataset: Dataset, tokenizer, max_length: int) -> tuple[np.ndarray, np.ndarray]:
     """(logits (N, C), labels (N,)) of ``model`` on a text/label Dataset, in dataset order."""
-    from helpers.data import tokenize
-    from helpers.evaluation import predict_logits
-
     return predict_logits(model, tokenize(dataset, tokenizer, max_length), tokenizer)

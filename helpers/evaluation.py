@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
 import evaluate
 import numpy as np
@@ -12,8 +11,7 @@ from sklearn.metrics import confusion_matrix as _sk_confusion
 from transformers import DataCollatorWithPadding
 
 from helpers.data import eval_loader
-
-METRICS_DIR = Path(__file__).resolve().parent / "metrics"
+from helpers.paths import METRICS_DIR
 
 
 @cache

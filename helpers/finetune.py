@@ -1,16 +1,15 @@
 """Fine-tune a text classifier on a user's own CSV/JSONL/JSON files, end to end, into a new folder.
 
 The engine behind ``python -m helpers finetune-classifier``: check the settings and the data, claim the
-output folder (``helpers.run_folder``), load the model (bundled MiniLM by default), add LoRA, train with
-the one loop (checkpointing, so Ctrl-C or a kill loses little and ``resume=True`` continues), evaluate
-on the test file, and write model, tokenizer, labels, metrics and a model card. It works unchanged under
-``accelerate launch`` (only the main process writes files). Nothing the user owns is overwritten.
+output folder (``helpers.run_folder``), load the model (bundled MiniLM by default), fine-tune it with the
+classifier recipe (``helpers.classifier``: LoRA or every weight, the one loop, checkpointing, so Ctrl-C or a
+kill loses little and ``resume=True`` continues), evaluate on the test file, and write model, tokenizer,
+labels, metrics and a model card. It works unchanged under ``accelerate launch`` (only the main process
+writes files). Nothing the user owns is overwritten.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 import time
@@ -18,14 +17,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from helpers.adapters import add_lora, count_parameters
-from helpers.data import load_text_classification, tokenize_and_count
+from accelerate import PartialState
+from transformers import AutoConfig
+
+from helpers.classifier import fine_tune_classifier
+from helpers.data import tokenize_and_count
 from helpers.evaluation import evaluate_classifier
-from helpers.history import json_safe
+from helpers.finetune_files import load_train_test, model_name, sha256_file, truncation_report, write_outputs
 from helpers.models import load_classifier
 from helpers.run_folder import RunFolder
 from helpers.runtime import seed_everything
-from helpers.training import TrainConfig, TrainingDiverged, TrainingInterrupted, train
+from helpers.training import TrainConfig, TrainingDiverged, TrainingInterrupted
 
 DEFAULT_LR = {"lora": 5e-4, "full": 5e-5}  # LoRA trains few weights from zero, so it takes a larger step
 CHECKPOINT_EVERY_STEPS = 50  # also at every epoch end: a kill loses at most this many steps
@@ -85,7 +87,7 @@ def finetune_classifier(
     )
     data = load_train_test(train_path, test_path, text_column, label_column, skip_labels)
     facts = dict(
-        model=_model_name(model),
+        model=model_name(model),
         train=Path(train_path).name,
         test=Path(test_path).name,
         train_sha256=sha256_file(train_path),
@@ -145,32 +147,40 @@ def _train_and_write(
     train_ds, test_ds, labels = data
     seed_everything(config.seed)  # the new head and LoRA start alike in every run with this seed
     net, tokenizer = load_model(labels, model)
-    if facts["lora_rank"] is not None:
-        net = add_lora(net, rank=facts["lora_rank"])
     max_length = min(facts["max_length"], tokenizer.model_max_length)
     (train_tok, cut_train), (test_tok, cut_test) = (
         tokenize_and_count(ds, tokenizer, max_length) for ds in (train_ds, test_ds)
     )
     _say(truncation_report({"train": cut_train, "test": cut_test}, len(train_ds) + len(test_ds), max_length))
-    history = train(net, train_tok, config, tokenizer=tokenizer, resume=resume)
-    metrics = evaluate_classifier(net, test_tok, tokenizer)
-    trainable, total = count_parameters(net)
+    lora = facts["lora_rank"] is not None
+    tuned = fine_tune_classifier(
+        train_tok,
+        config,
+        method="lora" if lora else "full",
+        model=net,
+        tokenizer=tokenizer,
+        labels=labels,
+        max_length=max_length,
+        rank=facts["lora_rank"] or 8,
+        resume=resume,
+    )
+    metrics = evaluate_classifier(tuned.model, test_tok, tokenizer)
     metrics.update(
         n_train=len(train_ds),
         n_test=len(test_ds),
         n_labels=len(labels),
-        steps=history.steps,
+        steps=tuned.history.steps,
         truncated_train=cut_train,
         truncated_test=cut_test,
         max_length=max_length,
-        trainable_parameters=trainable,
-        total_parameters=total,
-        train_seconds=round(history.train_seconds, 2),
+        trainable_parameters=tuned.trainable,
+        total_parameters=tuned.total,
+        train_seconds=round(tuned.history.train_seconds, 2),
         seconds=round(time.perf_counter() - start, 2),
     )
     if run is not None:
-        net = net.merge_and_unload() if facts["lora_rank"] is not None else net  # a plain model: loads without peft
-        write_outputs(run, net, tokenizer, labels, metrics, facts, history)
+        net = tuned.model.merge_and_unload() if lora else tuned.model  # a plain model: loads without peft
+        write_outputs(run, net, tokenizer, labels, metrics, facts, tuned.history)
         _say(
             f"Accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f} on {len(test_ds)} test "
             f"examples; model, metrics.json and README.md are in {run.out}/"
@@ -203,8 +213,6 @@ def load_model(labels: list[str], model: str | Path | None):
         if "mismatch" not in str(err):
             raise
         try:
-            from transformers import AutoConfig
-
             heads = AutoConfig.from_pretrained(str(model)).num_labels
         except OSError:
             heads = "another number of"
@@ -215,108 +223,10 @@ def load_model(labels: list[str], model: str | Path | None):
         ) from None
 
 
-def load_train_test(
-    train_path: str | Path, test_path: str | Path, text_column: str, label_column: str, skip_labels: Sequence[str] = ()
-):
-    """(train, test, label names): the test file is read with the training labels; needs 2+ classes."""
-    train_ds = load_text_classification(train_path, text_column, label_column, skip_labels=skip_labels)
-    labels = train_ds.features["label"].names
-    if len(labels) < 2:
-        raise ValueError(
-            f"{Path(train_path).name} has a single label ({labels[0]!r}); a classifier needs "
-            "examples of at least two classes."
-        )
-    test_ds = load_text_classification(
-        test_path, text_column, label_column, label_names=labels, skip_labels=skip_labels
-    )
-    return train_ds, test_ds, labels
-
-
-def sha256_file(path: str | Path) -> str:
-    """The file's sha256 (hex): names its exact contents in the model card and for a resume."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def truncation_report(truncated: dict[str, int], total: int, max_length: int) -> str:
-    """One line saying how many texts were cut to ``max_length`` tokens."""
-    n = sum(truncated.values())
-    if n == 0:
-        return f"All {total} texts fit in {max_length} tokens."
-    return (
-        f"{n} of {total} texts are longer than {max_length} tokens and were truncated "
-        f"(train {truncated['train']}, test {truncated['test']}); raise max_length to keep more of them."
-    )
-
-
-def write_outputs(
-    run: RunFolder, net, tokenizer, labels: list[str], metrics: dict[str, Any], facts: dict[str, Any], history
-) -> None:
-    """Write everything into the run's staging folder, then move it into the output folder (``run.finish``)."""
-    tmp = run.staging()
-    net.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    for name, value in (("labels.json", labels), ("metrics.json", metrics)):
-        (tmp / name).write_text(json.dumps(json_safe(value), indent=1, allow_nan=False))
-    history.save(tmp / "history.json")
-    (tmp / "README.md").write_text(model_card(labels, metrics, facts))
-    run.finish(tmp)
-
-
-def model_card(labels: list[str], metrics: dict[str, Any], facts: dict[str, Any]) -> str:
-    """A short model card in Markdown: what it is, the data, the result, how to load it, its limits."""
-    import torch
-    import transformers
-
-    method = "full fine-tune" if facts["lora_rank"] is None else f"LoRA rank {facts['lora_rank']} (merged)"
-    shown = ", ".join(labels[:20]) + (f", ... ({len(labels)} in all)" if len(labels) > 20 else "")
-    skipped = f"\n- Rows labelled {facts['skip_labels']} were left out." if facts["skip_labels"] else ""
-    return f"""# Text classifier fine-tuned from {facts["model"]}
-
-**Task**: classify a text into one of {len(labels)} labels: {shown}.
-**Method**: {method}, {metrics["steps"]} optimiser steps, learning rate {facts["lr"]}, batch {facts["batch_size"]},
-seed {facts["seed"]}; torch {torch.__version__}, transformers {transformers.__version__}.
-
-## Data
-- Train: `{facts["train"]}` ({metrics["n_train"]} examples, sha256 `{facts["train_sha256"]}`), text column
-  `{facts["text_column"]}`, label column `{facts["label_column"]}`.
-- Test: `{facts["test"]}` ({metrics["n_test"]} examples, sha256 `{facts["test_sha256"]}`), never seen in training.{skipped}
-- Texts longer than {metrics["max_length"]} tokens were truncated: {metrics["truncated_train"]} in train,
-  {metrics["truncated_test"]} in test.
-
-## Results on the test file
-| accuracy | macro-F1 |
-|---|---|
-| {metrics["accuracy"]:.4f} | {metrics["macro_f1"]:.4f} |
-
-## Use
-```python
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
-model = AutoModelForSequenceClassification.from_pretrained("<this folder>", use_safetensors=True)
-tokenizer = AutoTokenizer.from_pretrained("<this folder>")
-```
-`labels.json` lists the labels in output order; `metrics.json` and `history.json` hold the numbers above.
-
-## Limits
-It knows only these labels and the kind of text in the training file: a text about anything else still gets
-one of them. Check accuracy on fresh data before relying on it, and retrain when the topics change.
-"""
-
-
-def _model_name(model: str | Path | None) -> str:
-    # For the model card: a local folder by its name only (no paths of this machine), a hub id as it is.
-    if model is None:
-        return "bundled all-MiniLM-L6-v2"
-    return f"local folder {Path(model).name}" if Path(model).expanduser().exists() else str(model)
-
-
 def _model_id(model: str | Path | None) -> str:
     # For the resume check: which model exactly.
     path = Path(str(model)).expanduser()
-    return str(path.resolve()) if model is not None and path.exists() else _model_name(model)
+    return str(path.resolve()) if model is not None and path.exists() else model_name(model)
 
 
 def _is_main_process() -> bool:
@@ -326,8 +236,6 @@ def _is_main_process() -> bool:
 
 
 def _wait_for_everyone() -> None:
-    from accelerate import PartialState
-
     PartialState().wait_for_everyone()
 
 

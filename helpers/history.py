@@ -10,6 +10,8 @@ from typing import Any
 
 import pandas as pd
 
+from helpers.plots import plot_history
+
 
 @dataclass
 class History:
@@ -62,8 +64,6 @@ class History:
 
     def plot(self, ax=None, title: str | None = None, smooth: int = 5):
         """Training loss (smoothed over ``smooth`` steps) and eval loss against steps; returns the axes."""
-        from helpers.plots import plot_history
-
         return plot_history(self, ax=ax, title=title, smooth=smooth)
 
     def to_dict(self) -> dict[str, Any]:

@@ -12,7 +12,8 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from helpers.data import DATA_DIR, read_jsonl
+from helpers.data import read_jsonl
+from helpers.paths import DATA_DIR
 
 KB_DIR = DATA_DIR / "bank_kb"
 BANK_NAME = "Northwind Bank"

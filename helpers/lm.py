@@ -1,10 +1,11 @@
-"""Causal language-model data: plain text and chat examples, loss masking, perplexity."""
+"""Causal language-model data: plain text and chat examples, loss masking, what truncation cuts, perplexity."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 
+import pandas as pd
 import torch
 from datasets import Dataset
 from transformers import DataCollatorForSeq2Seq
@@ -59,6 +60,37 @@ def chat_examples(
     """A Dataset of chat training examples (see ``chat_example``)."""
     rows = [chat_example(m, tokenizer, max_length, assistant_only) for m in conversations]
     return Dataset.from_list(rows)
+
+
+def learned_tokens(example: dict[str, list[int]], tokenizer) -> pd.DataFrame:
+    """One row per token of a chat example: the token's text and whether the loss learns it (label != -100)."""
+    return pd.DataFrame(
+        {
+            "token": tokenizer.convert_ids_to_tokens(example["input_ids"]),
+            "learned": [label != IGNORE_INDEX for label in example["labels"]],
+        }
+    )
+
+
+def truncation_stats(conversations: Sequence[list[dict[str, str]]], tokenizer, max_length: int) -> pd.DataFrame:
+    """Per conversation: full token length, tokens kept, reply tokens learned before and after truncation."""
+    rows = []
+    for messages in conversations:
+        full = chat_example(messages, tokenizer, max_length=10**6)
+        n_reply = sum(label != IGNORE_INDEX for label in full["labels"])
+        kept = full["labels"][:max_length]
+        rows.append(
+            {
+                "tokens": len(full["input_ids"]),
+                "kept": len(kept),
+                "reply_tokens": n_reply,
+                "reply_tokens_kept": sum(label != IGNORE_INDEX for label in kept),
+            }
+        )
+    frame = pd.DataFrame(rows)
+    frame["truncated"] = frame["tokens"] > max_length
+    frame["nothing_learned"] = frame["reply_tokens_kept"] == 0
+    return frame
 
 
 def lm_collator(tokenizer):

@@ -4,7 +4,7 @@ A training step keeps four kinds of tensors: the weights, a gradient per trainab
 state (AdamW: two moments per trainable weight), and the activations the forward pass saves for the
 backward pass. ``step_memory`` counts each kind from the tensors themselves, then measures the peak of
 live tensor bytes during one steady-state step. The counts explain the peak up to the short-lived tensors
-inside a layer, which ``working_mb`` measures on its own: CUDA's allocator statistics on a GPU, ``torch.profiler``'s
+inside a layer, which ``working_mib`` measures on its own: CUDA's allocator statistics on a GPU, ``torch.profiler``'s
 allocation records on a CPU. Both are exact and repeat to the byte, unlike the process's resident size,
 which depends on what earlier work left in the allocator's free lists.
 """
@@ -19,34 +19,35 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 
 import torch
+from torch.profiler import ProfilerActivity, profile
 
-MIB = 2**20  # every size in this module is in MiB (2**20 bytes)
+from helpers.paths import MIB  # every size in this module is in MiB (2**20 bytes)
 
 
 @dataclass(frozen=True)
 class StepMemory:
     """Memory of one training step in MiB: four counted parts, and the measured peak of live tensors."""
 
-    weights_mb: float  # every parameter and buffer of the model
-    gradients_mb: float  # one gradient per trainable parameter
-    optimizer_mb: float  # the optimiser's state (AdamW: two moments per trainable parameter)
-    activations_mb: float  # tensors the forward pass saves for the backward pass
-    working_mb: float  # peak of short-lived tensors in one forward pass without gradients (measured)
-    measured_mb: float  # weights + optimiser state + the allocator's peak during one step
+    weights_mib: float  # every parameter and buffer of the model
+    gradients_mib: float  # one gradient per trainable parameter
+    optimizer_mib: float  # the optimiser's state (AdamW: two moments per trainable parameter)
+    activations_mib: float  # tensors the forward pass saves for the backward pass
+    working_mib: float  # peak of short-lived tensors in one forward pass without gradients (measured)
+    measured_mib: float  # weights + optimiser state + the allocator's peak during one step
     source: str  # what measured the peak: "torch.profiler (cpu)" or "cuda allocator"
 
     @property
-    def counted_mb(self) -> float:
+    def counted_mib(self) -> float:
         """The peak the counts predict: weights and optimiser state live throughout; the backward pass frees
         activations as it creates gradients, so the step peaks at about the larger of the two."""
-        return self.weights_mb + self.optimizer_mb + max(self.activations_mb, self.gradients_mb)
+        return self.weights_mib + self.optimizer_mib + max(self.activations_mib, self.gradients_mib)
 
     def to_dict(self) -> dict[str, float | str]:
-        """The fields plus ``counted_mb``, ready for a table row or JSON."""
-        return {**asdict(self), "counted_mb": self.counted_mb}
+        """The fields plus ``counted_mib``, ready for a table row or JSON."""
+        return {**asdict(self), "counted_mib": self.counted_mib}
 
 
-def tensors_mb(tensors: Iterable[torch.Tensor]) -> float:
+def tensors_mib(tensors: Iterable[torch.Tensor]) -> float:
     """Bytes of ``tensors`` in MiB, each storage counted once (views and shared weights are not doubled)."""
     storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in tensors}
     return sum(storages.values()) / MIB
@@ -74,15 +75,15 @@ def step_memory(
         with torch.no_grad():
             working_bytes, _ = _measured_peak(lambda: probe(**batch))
     states = [v for s in optimizer.state.values() for v in s.values() if torch.is_tensor(v)]
-    weights = tensors_mb([*probe.parameters(), *probe.buffers()])
-    optimizer_mb = tensors_mb(states)
+    weights = tensors_mib([*probe.parameters(), *probe.buffers()])
+    optimizer_mib = tensors_mib(states)
     return StepMemory(
-        weights_mb=weights,
-        gradients_mb=tensors_mb(trainable),
-        optimizer_mb=optimizer_mb,
-        activations_mb=saved,
-        working_mb=working_bytes / MIB,
-        measured_mb=weights + optimizer_mb + peak_bytes / MIB,
+        weights_mib=weights,
+        gradients_mib=tensors_mib(trainable),
+        optimizer_mib=optimizer_mib,
+        activations_mib=saved,
+        working_mib=working_bytes / MIB,
+        measured_mib=weights + optimizer_mib + peak_bytes / MIB,
         source=source,
     )
 
@@ -126,8 +127,6 @@ def _measured_peak(step: Callable[[], object]) -> tuple[int, str]:
 
 def profiled_peak_bytes(fn: Callable[[], object]) -> int:
     """Peak of CPU tensor bytes allocated and not yet freed while ``fn`` runs, from torch.profiler's records."""
-    from torch.profiler import ProfilerActivity, profile
-
     prof = profile(activities=[ProfilerActivity.CPU], profile_memory=True)
     with _native_stderr_muted():  # the profiler's C++ side prints a start line that notebooks would show
         prof.start()

@@ -106,7 +106,8 @@ def load_classifier(labels: Sequence[str], pretrained: bool = True, model: str |
 
 def load_embedder(model: str | Path | None = None, device: str | None = None):
     """A sentence-transformers embedder (default: the bundled all-MiniLM-L6-v2)."""
-    from sentence_transformers import SentenceTransformer
+    # sentence-transformers takes seconds to import and only embedding needs it (training and the CLI never do)
+    from sentence_transformers import SentenceTransformer  # noqa: PLC0415
 
     source = _resolve(model, minilm_dir())
     try:

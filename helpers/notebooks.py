@@ -12,13 +12,12 @@ import nbformat
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = ROOT / "notebooks"
+from helpers.paths import NOTEBOOKS_DIR
 
 
 def notebook_paths(pattern: str = "*.ipynb") -> list[Path]:
     """The numbered notebooks matching ``pattern``, in course order."""
-    return sorted(p for p in NOTEBOOKS.glob(pattern) if p.name[:2].isdigit())
+    return sorted(p for p in NOTEBOOKS_DIR.glob(pattern) if p.name[:2].isdigit())
 
 
 def execute_notebook(path: Path, out_dir: Path, profile: str, timeout_s: int = 1200, html: bool = True) -> dict:

@@ -99,19 +99,19 @@ def plot_bars(
 def plot_step_memory(frame: pd.DataFrame, x: str = "variant", ax=None, title: str = "Memory of one training step"):
     """Stacked bars of a training step's memory account (``helpers.memory.StepMemory`` rows) and its measured peak."""
     ax = _axes(ax, figsize=(7, 4))
-    larger = np.maximum(frame["activations_mb"], frame["gradients_mb"])
+    larger = np.maximum(frame["activations_mib"], frame["gradients_mib"])
     parts = [
-        ("weights", frame["weights_mb"], {}),
-        ("AdamW state", frame["optimizer_mb"], {}),
+        ("weights", frame["weights_mib"], {}),
+        ("AdamW state", frame["optimizer_mib"], {}),
         ("activations or gradients, the larger", larger, {}),
-        ("working memory (at most)", frame["working_mb"], {"hatch": "//", "alpha": 0.35}),
+        ("working memory (at most)", frame["working_mib"], {"hatch": "//", "alpha": 0.35}),
     ]
     bottom = np.zeros(len(frame))
     for (label, values, style), color in zip(parts, sns.color_palette(n_colors=len(parts))):
         ax.bar(frame[x], values, bottom=bottom, label=label, color=color, **style)
         bottom = bottom + np.asarray(values)
-    ax.scatter(frame[x], frame["measured_mb"], marker="D", color="black", zorder=5, label="measured peak")
-    for xi, top, peak in zip(frame[x], bottom, frame["measured_mb"]):
+    ax.scatter(frame[x], frame["measured_mib"], marker="D", color="black", zorder=5, label="measured peak")
+    for xi, top, peak in zip(frame[x], bottom, frame["measured_mib"]):
         ax.annotate(
             f"{peak:.0f}", (xi, max(top, peak)), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8
         )

@@ -8,10 +8,11 @@ right when it contains the short gold fact ("£7.40", "6 working days"), so a
 
 from __future__ import annotations
 
+import random
 import re
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from helpers.generation import Messages, generate, user_message
 from helpers.knowledge import BANK_NAME, QA, Article, article_text, by_id
@@ -85,8 +86,6 @@ def rag_prompts(questions: Sequence[str], index: Index, articles: Sequence[Artic
 
 def pick_examples(train: Sequence[QA], k: int, exclude_article: str | None = None, seed: int = 0) -> list[QA]:
     """``k`` training pairs from distinct articles (never ``exclude_article``, so no answer leaks)."""
-    import random
-
     pool = [q for q in train if q["article_id"] != exclude_article]
     random.Random(seed).shuffle(pool)
     chosen, seen = [], set()
@@ -100,16 +99,19 @@ def pick_examples(train: Sequence[QA], k: int, exclude_article: str | None = Non
 
 
 # --- scoring -------------------------------------------------------------------
-def normalize(text: str) -> str:
-    """Lower case, hyphens and curly quotes to plain, runs of spaces to one: for literal matching."""
+def fold_for_matching(text: str) -> str:
+    """Lower case; curly apostrophes, hyphens and non-breaking spaces made plain; runs of spaces to one.
+
+    What ``contains_gold`` and ``is_abstention`` compare; punctuation stays ("£7.40", "12:30").
+    """
     text = text.lower().replace("\u2019", "'").replace("-", " ").replace("\u00a0", " ")
     return re.sub(r"\s+", " ", text).strip()
 
 
 def contains_gold(reply: str, gold: str) -> bool:
     """True if ``reply`` states ``gold`` as a whole value: '£5' matches '£5.' and '£5 fee', not '£50' or '£5.90'."""
-    pattern = r"(?<![\w.,])" + re.escape(normalize(gold)) + r"(?![\d]|[.,]\d)"
-    return re.search(pattern, normalize(reply)) is not None
+    pattern = r"(?<![\w.,])" + re.escape(fold_for_matching(gold)) + r"(?![\d]|[.,]\d)"
+    return re.search(pattern, fold_for_matching(reply)) is not None
 
 
 def share_stating(replies: Sequence[str], value: str) -> float:
@@ -117,14 +119,19 @@ def share_stating(replies: Sequence[str], value: str) -> float:
     return sum(contains_gold(r, value) for r in replies) / max(1, len(replies))
 
 
-def tokens(text: str) -> list[str]:
-    """Word and number tokens of ``text`` (currency signs and % kept with their numbers)."""
-    return re.findall(r"[£$€]?\d+(?:[.,:]\d+)*%?|\w+", normalize(text))  # "£7.40." keeps no full stop
+def answer_tokens(text: str) -> list[str]:
+    """Word and number tokens; an amount, a time or a share stays one token ("£7.40", "12:30", "50%")."""
+    return re.findall(r"[£$€]?\d+(?:[.,:]\d+)*%?|\w+", fold_for_matching(text))  # "£7.40." keeps no full stop
 
 
-def token_f1(reply: str, gold: str) -> float:
-    """SQuAD-style token F1 between reply and gold (0..1): partial credit for overlapping words."""
-    pred, ref = tokens(reply), tokens(gold)
+def word_tokens(text: str) -> list[str]:
+    """Runs of lower-case letters and digits: "£7.40" is "7" and "40"; for comparing prose, not figures."""
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def token_f1(reply: str, gold: str, tokenize: Callable[[str], list[str]] = answer_tokens) -> float:
+    """SQuAD-style token F1 between reply and gold (0..1): partial credit for overlapping tokens."""
+    pred, ref = tokenize(reply), tokenize(gold)
     common = sum((Counter(pred) & Counter(ref)).values())
     if common == 0:
         return 0.0
@@ -134,7 +141,7 @@ def token_f1(reply: str, gold: str) -> float:
 
 def is_abstention(reply: str) -> bool:
     """True when the reply declines to answer ("I don't know", "I'm not sure", ...)."""
-    text = normalize(reply)
+    text = fold_for_matching(reply)
     return any(p in text for p in ABSTAIN_PATTERNS)
 
 
@@ -191,19 +198,6 @@ def qa_conversation(qa: QA) -> Messages:
     return zero_shot(qa["question"]) + [{"role": "assistant", "content": qa["answer"]}]
 
 
-def answers_frame(questions: Sequence[QA], replies: dict[str, Sequence[str]], n: int = 4):
-    """A table of the first ``n`` questions: gold answer and each method's reply (marked right or wrong)."""
-    import pandas as pd
-
-    rows = []
-    for i, q in enumerate(questions[:n]):
-        row = {"question": q["question"], "gold": q["answer"]}
-        for method, answers in replies.items():
-            row[method] = ("✔ " if contains_gold(answers[i], q["answer"]) else "✘ ") + answers[i]
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
 # --- intent classification by prompting -----------------------------------------
 def readable(intent: str) -> str:
     """A banking77 intent name as words: 'card_arrival' -> 'card arrival'."""
@@ -222,7 +216,7 @@ def intent_prompt(query: str, intents: Sequence[str], examples: Sequence[tuple[s
 
 def parse_intent(reply: str, intents: Sequence[str]) -> int:
     """Index of the intent the reply names (exact label first, then most shared words); -1 if none."""
-    text = normalize(readable(reply))
+    text = fold_for_matching(readable(reply))
     names = [readable(i) for i in intents]
     exact = [i for i, n in enumerate(names) if n in text]
     if exact:
@@ -245,22 +239,3 @@ def classify_by_prompting(
     conversations = [intent_prompt(t, intents, examples) for t in texts]
     replies, seconds = timed_generate(model, tokenizer, conversations, max_new_tokens=10, batch_size=batch_size)
     return [parse_intent(r, intents) for r in replies], seconds
-
-
-# --- notebook 03's sizes -----------------------------------------------------------
-def experiment_sizes(p) -> dict[str, int | float | bool]:
-    """Notebook 03's knobs for profile ``p``: fine-tune data, passes and learning rate, intent queries, answer length.
-
-    A fine-tune memorises a fact only after many passes over it: on a CPU profile it trains on the facts the
-    evaluated questions ask about (plus the changed article), 12 passes at 3e-3 (measured: about 90% of its
-    training questions right); on a GPU it trains on every training pair.
-    """
-    return {
-        "ft_focused": p.pick(smoke=True, workshop=True, full=False),
-        "ft_epochs": p.pick(smoke=12, workshop=12, full=15),
-        "ft_learning_rate": 3e-3,
-        "lora_rank": 16,
-        "intent_queries_per_class": p.pick(smoke=2, workshop=4, full=10),
-        "max_new_tokens": p.pick(smoke=24, workshop=32, full=40),
-        "top_k": 3,
-    }

@@ -9,8 +9,14 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
+import datasets
 import numpy as np
+import seaborn as sns
 import torch
+import transformers
+from transformers.utils import logging as hf_logging
+
+from helpers import models
 
 PROFILES = ("smoke", "workshop", "full")
 T = TypeVar("T")
@@ -126,10 +132,6 @@ def seed_everything(seed: int) -> int:
 
 def environment_report() -> dict[str, Any]:
     """Versions, hardware, the active profile and which bundled models are installed."""
-    import transformers
-
-    from helpers import models
-
     device = pick_device()
     report: dict[str, Any] = {
         "python": platform.python_version(),
@@ -160,11 +162,6 @@ def setup_notebook(seed: int = 0) -> Profile:
     Returns the active profile. Prints the seed, profile, device and library
     versions, so every executed notebook records what it ran with.
     """
-    import datasets
-    import seaborn as sns
-    import transformers
-    from transformers.utils import logging as hf_logging
-
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()  # per-file "Loading weights" bars; our own loops keep theirs
     datasets.disable_progress_bars()

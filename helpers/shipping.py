@@ -19,8 +19,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers.paths import PACKAGE_PARENT
+
 LABELS_FILE = "labels.json"
 SETTINGS_FILE = "inference.json"
 CARD_FILE = "MODEL_CARD.md"
@@ -67,10 +69,8 @@ def save_classifier(
     return folder
 
 
-def load_classifier(folder: str | Path, device: str | None = None):
+def load_saved_classifier(folder: str | Path, device: str | None = None):
     """(model, tokenizer, labels, max_length) from a folder written by ``save_classifier``."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
     folder = Path(folder)
     if not (folder / LABELS_FILE).exists():
         raise FileNotFoundError(f"{folder} has no {LABELS_FILE}; it was not saved with shipping.save_classifier.")
@@ -117,16 +117,15 @@ def predict_in_fresh_process(
     folder: str | Path, texts: Sequence[str], python: str | Path | None = None, timeout_s: int = 300
 ) -> np.ndarray:
     """Probabilities from a brand-new Python process that only loads ``folder`` (proves the save is complete)."""
-    python = python or (
-        ROOT / ".venv" / "bin" / "python" if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
-    )
+    venv_python = PACKAGE_PARENT / ".venv" / "bin" / "python"
+    python = python or (venv_python if venv_python.exists() else sys.executable)
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "in.json", Path(tmp) / "out.json"
         src.write_text(json.dumps(list(texts)))
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        env = {**os.environ, "PYTHONPATH": str(PACKAGE_PARENT), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
         done = subprocess.run(
             [str(python), "-m", "helpers.shipping", str(Path(folder).resolve()), str(src), str(dst)],
-            cwd=ROOT,
+            cwd=PACKAGE_PARENT,
             env=env,
             capture_output=True,
             text=True,
@@ -148,7 +147,7 @@ def model_card(facts: dict[str, Any]) -> str:
 {f["intended_use"]}
 
 ## Model
-Fine-tuned from {f["base_model"]} ({f["parameters"]:,} parameters, {f["size_mb"]:.1f} MB on disk).
+Fine-tuned from {f["base_model"]} ({f["parameters"]:,} parameters, {f["size_mib"]:.1f} MiB on disk).
 Trained with the workbook profile `{f["profile"]}` in {f["train_seconds"]:.0f} s on {f["device"]}.
 
 ## Data
@@ -165,7 +164,7 @@ Trained with the workbook profile `{f["profile"]}` in {f["train_seconds"]:.0f} s
 ## How to use
 ```python
 from helpers import shipping
-model, tokenizer, labels, max_length = shipping.load_classifier("{f["folder"]}")
+model, tokenizer, labels, max_length = shipping.load_saved_classifier("{f["folder"]}")
 shipping.classify(["my card has not arrived"], model, tokenizer, labels, max_length, threshold={f["threshold"]:.2f})
 ```
 """
@@ -182,7 +181,7 @@ def _main(argv: list[str]) -> int:
     if len(argv) != 3:
         print("usage: python -m helpers.shipping FOLDER IN.json OUT.json", file=sys.stderr)
         return 2
-    model, tok, _, max_length = load_classifier(argv[0])
+    model, tok, _, max_length = load_saved_classifier(argv[0])
     probs = predict_proba(model, tok, json.loads(Path(argv[1]).read_text()), max_length)
     Path(argv[2]).write_text(json.dumps(probs.tolist()))
     return 0

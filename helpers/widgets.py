@@ -13,7 +13,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+import ipywidgets as w
 import matplotlib.pyplot as plt
+from IPython.display import display
 
 from helpers.history import History
 
@@ -110,8 +112,6 @@ def _output_for(results: Mapping[str, dict], choice: Mapping[str, Any]) -> dict:
 
 def explorer(results: Mapping[str, dict]):
     """A widget: a slider per grid axis with several values (else a label); a move redraws from ``results``."""
-    import ipywidgets as w
-
     options = _options(results)
     # A slider's values are positions in options[k], never the grid values: a full fine-tune's rank is None,
     # and ipywidgets reads a value of None as "nothing selected" and raises a TraitError.
@@ -144,8 +144,6 @@ def explorer(results: Mapping[str, dict]):
 
 def show_explorer(results: Mapping[str, dict]) -> None:
     """Display the live explorer, or (headless) the static grid of the same runs."""
-    from IPython.display import display
-
     if is_headless():
         fig = static_grid(results)
         display(fig)

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from helpers import analysis, runtime
+from helpers import analysis
 
 NAMES = ["a", "b", "c"]
 
@@ -58,13 +58,3 @@ def test_latency_and_cost():
     assert analysis.cost_per_1k(2.0, 3.60) == pytest.approx(0.5)  # twice the throughput, half the cost
     with pytest.raises(ValueError, match="queries_per_second must be > 0"):
         analysis.cost_per_1k(0, 1.0)
-
-
-def test_held_out_splits_are_disjoint_and_skip_drift_intents():
-    P = runtime.profile("smoke")
-    intents = analysis.launch_intents(P)
-    assert not set(intents) & set(analysis.DRIFT_INTENTS)
-    train, val, test = analysis.held_out_splits(P, intents)
-    assert not set(train["text"]) & set(val["text"])
-    assert len(set(train["label"])) == len(intents) == len(set(test["label"]))
-    assert len(train) == P.train_per_class * len(intents)

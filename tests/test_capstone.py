@@ -8,7 +8,9 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
 from helpers import adapters, knowledge, models, prompting, retrieval, runtime
+from helpers.chat import fine_tune_chat
 from helpers.lessons import capstone, instruction_tuning
+from helpers.training import TrainConfig
 
 INTENTS = list(runtime.CORE_INTENTS[:4])
 
@@ -146,7 +148,7 @@ def test_baselines_and_scoreboard(parts):
         capstone.baseline_turns("magic", questions, p["writer"], p["chat_tok"], p["index"], p["articles"])
 
 
-def test_train_writer_trains_only_the_adapter(parts):
+def test_the_writer_trains_on_the_capstone_chats_with_the_chat_recipe(parts):
     p = parts
     llama = AutoConfig.for_model(
         "llama",
@@ -160,7 +162,9 @@ def test_train_writer_trains_only_the_adapter(parts):
     base = AutoModelForCausalLM.from_config(llama)
     chats = capstone.training_conversations(INTENTS, p["articles"])[:8]
     frozen = {n: w.clone() for n, w in base.named_parameters()}
-    model, history = capstone.train_writer(base, p["chat_tok"], chats, steps=2, max_length=208, batch_size=4, rank=2)
+    config = TrainConfig(learning_rate=2e-3, max_steps=2, batch_size=4, restore_best=False, progress=False)
+    run = fine_tune_chat(chats, config, model=base, tokenizer=p["chat_tok"], max_length=208, rank=2)
+    model, history = run.model, run.history
     assert history.steps == 2 and np.isfinite(history.final_loss)
     changed = [
         n

@@ -14,14 +14,18 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from transformers import BertConfig, BertForSequenceClassification
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_resume import LABELS, ROOT, make_tiny_model, subprocess_env  # noqa: E402
 
 import helpers.training
 from helpers.cli import main
-from helpers.data import BANKING77_DIR
-from helpers.finetune import sha256_file
+from helpers.data import BANKING77_DIR, load_text_classification, tokenize
+from helpers.evaluation import evaluate_classifier
+from helpers.finetune_files import sha256_file
+from helpers.models import load_classifier
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -96,10 +100,6 @@ def test_finetune_writes_a_reloadable_model_metrics_and_card(files, tmp_path, ca
     assert str(files["train"].parent) not in card and str(tmp_path) not in card  # no paths of this machine
 
     # The merged LoRA model reloads as a plain classifier (no peft) with the same test accuracy.
-    from helpers.data import load_text_classification, tokenize
-    from helpers.evaluation import evaluate_classifier
-    from helpers.models import load_classifier
-
     model, tokenizer = load_classifier(sorted(LABELS), model=out)
     test = tokenize(
         load_text_classification(files["test"], label_column="intent", label_names=sorted(LABELS)), tokenizer, 12
@@ -124,8 +124,6 @@ def said_last(capsys) -> str:
 
 def count_tokenised_texts(monkeypatch) -> list[int]:
     """Record how many texts each tokenizer call gets."""
-    from transformers.tokenization_utils_base import PreTrainedTokenizerBase
-
     calls, real = [], PreTrainedTokenizerBase.__call__
 
     def counting(self, text=None, *rest, **kwargs):
@@ -192,8 +190,6 @@ def test_unreadable_flags_give_one_line_and_exit_2(files, tmp_path, capsys, chan
 
 
 def test_a_saved_classifier_for_other_labels_is_refused(files, tmp_path, capsys):
-    from transformers import BertConfig, BertForSequenceClassification
-
     three = tmp_path / "three_labels"
     config = BertConfig.from_pretrained(
         files["model"], num_labels=3, id2label={0: "a", 1: "b", 2: "c"}, label2id={"a": 0, "b": 1, "c": 2}
@@ -217,12 +213,11 @@ def test_an_output_folder_that_cannot_be_made(files, tmp_path, capsys, monkeypat
         f"error: Cannot create the output folder {under_a_file} "
         f"({files['train']} is a file); pass a folder you can write to."
     )
-    import pathlib
 
     def read_only(self, *a, **k):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(pathlib.Path, "mkdir", read_only)  # root ignores chmod, so the refusal is simulated
+    monkeypatch.setattr(Path, "mkdir", read_only)  # root ignores chmod, so the refusal is simulated
     assert main(args(files, tmp_path / "locked" / "run")) == 1
     assert said_last(capsys) == (
         f"error: Cannot create the output folder {tmp_path}/locked/run "

@@ -1,4 +1,6 @@
 import pytest
+import torch
+from transformers import DataCollatorWithPadding
 
 from helpers import data
 from tests.tiny import tokenizer
@@ -95,9 +97,6 @@ def test_tokenize_gives_model_columns_and_truncates():
 
 
 def test_eval_loader_keeps_order_and_leaves_global_rng_alone():
-    import torch
-    from transformers import DataCollatorWithPadding
-
     tok = tokenizer()
     ds = data.tokenize(data.load_banking77("test", per_class=3, intents=["card_arrival", "pin_blocked"]), tok, 16)
     torch.manual_seed(0)

@@ -1,4 +1,4 @@
-"""Forgetting helpers: probe data, answer matching, replay mixing, scoring and the comparison table."""
+"""Forgetting helpers: probe data, answer matching, scoring and the comparison table (replay mixing: test_chat)."""
 
 from __future__ import annotations
 
@@ -19,31 +19,15 @@ def test_probe_files_are_well_formed_and_disjoint():
 
 
 def test_matches_whole_words_case_insensitive():
-    assert F.matches("The capital of France is Paris.", ["paris"])
-    assert F.matches("It has 8 legs", ["eight", "8"])
-    assert not F.matches("Parisian food", ["Paris"])
-    assert not F.matches("card arrival", ["Paris"])
+    assert F.mentions_any("The capital of France is Paris.", ["paris"])
+    assert F.mentions_any("It has 8 legs", ["eight", "8"])
+    assert not F.mentions_any("Parisian food", ["Paris"])
+    assert not F.mentions_any("card arrival", ["Paris"])
 
 
 def test_intent_phrase_and_normalize():
     assert F.intent_phrase("Refund_not_showing_up") == "refund not showing up"
-    assert F.normalize("  Card arrival. ") == F.normalize("card_arrival") == "card arrival"
-
-
-def test_mix_replay_hits_the_share_and_keeps_every_domain_example():
-    domain = [[{"role": "user", "content": f"d{i}"}] for i in range(30)]
-    replay = [[{"role": "user", "content": f"g{i}"}] for i in range(20)]
-    mixed = F.mix_replay(domain, replay, 0.25, seed=1)
-    assert len(mixed) == 40 and sum(m in replay for m in mixed) == 10
-    assert all(d in mixed for d in domain)
-    assert F.mix_replay(domain, replay, 0.25, seed=1) == mixed  # reproducible
-    more = F.mix_replay(domain, replay, 0.6)  # 45 general examples from a pool of 20: every one 2 or 3 times
-    counts = [sum(m == g for m in more) for g in replay]
-    assert len(more) == 75 and sum(counts) == 45 and set(counts) == {2, 3}
-    with pytest.raises(ValueError, match="empty"):
-        F.mix_replay(domain, [], 0.25)
-    with pytest.raises(ValueError, match="share"):
-        F.mix_replay(domain, replay, 1.0)
+    assert F.words_only("  Card arrival. ") == F.words_only("card_arrival") == "card arrival"
 
 
 def test_domain_conversations_end_with_the_intent():
@@ -93,8 +77,3 @@ def test_measure_scores_each_part_on_a_tiny_model(tiny_lm, monkeypatch):
     assert scores["domain_accuracy"] == 1.0 and scores["probe_accuracy"] == 0.5
     # An untrained model is close to uniform over the vocabulary: perplexity near its size (49k).
     assert scores["general_perplexity"] == pytest.approx(len(tok), rel=0.5)
-
-
-def test_fine_tune_rejects_unknown_method():
-    with pytest.raises(ValueError, match="full' or 'lora"):
-        F.fine_tune("adapters", [], None, 32)

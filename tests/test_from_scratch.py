@@ -1,4 +1,5 @@
-"""helpers.lessons.from_scratch and helpers.lessons.from_scratch_lm: sweep bookkeeping, the tiny from-scratch LM, FLOPs and costs."""
+"""helpers.lessons.from_scratch and helpers.lessons.from_scratch_lm: sweep bookkeeping, the tiny from-scratch LM,
+FLOPs and costs."""
 
 from __future__ import annotations
 

@@ -1,13 +1,11 @@
 from helpers import generation
-from tests.tiny import tiny_causal_lm
+from tests.tiny import tiny_causal_lm, tokenizer
 
 
 class _Tok:
     """Just enough of a chat tokenizer around the MiniLM vocabulary to drive generate()."""
 
     def __init__(self):
-        from tests.tiny import tokenizer
-
         self.inner = tokenizer()
         self.padding_side = "right"
         self.pad_token_id = self.inner.pad_token_id

@@ -1,4 +1,5 @@
-"""helpers.lessons.instruction_tuning: the brand-voice data, voice and JSON checks, similarity, SFT masking, adapter training."""
+"""helpers.lessons.instruction_tuning: the brand-voice data, voice and JSON checks, similarity, SFT masking,
+and the voice adapter's settings with the chat recipe."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import pytest
 import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
+from helpers.chat import fine_tune_chat
 from helpers.lessons import instruction_tuning as I
 from helpers.lm import IGNORE_INDEX
+from helpers.models import _cached_smollm
 from helpers.runtime import CORE_INTENTS
 
 GOOD = "\n".join(
@@ -19,8 +22,6 @@ GOOD = "\n".join(
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from helpers.models import _cached_smollm
-
     tok = AutoTokenizer.from_pretrained(_cached_smollm())
     tok.pad_token = tok.pad_token or tok.eos_token
     return tok
@@ -83,12 +84,6 @@ def test_check_json_accepts_fences_and_requires_keys():
     assert I.check_json("[1, 2]")["valid_json"] is False  # JSON, but not an object
 
 
-def test_token_f1_known_values():
-    assert I.token_f1("the card is late", "the card is late") == pytest.approx(1.0)
-    assert I.token_f1("card late", "the card is late") == pytest.approx(2 * 1.0 * 0.5 / 1.5)
-    assert I.token_f1("", "anything") == 0.0
-
-
 def test_conversations_and_masking(tokenizer):
     row = I.load_brand_voice("train")[0]
     convs = I.build_conversations([row], with_answer=True)
@@ -123,15 +118,21 @@ def test_score_answers_and_side_by_side():
     ]
 
 
-def test_train_voice_adapter_trains_only_lora_and_lowers_loss(tokenizer):
-    model = tiny_lm(len(tokenizer))
+def test_voice_settings_train_an_adapter_that_lowers_the_loss(tokenizer):
     settings = I.VoiceSettings(rank=4, steps=6, learning_rate=1e-2, max_length=64, batch_size=4)
+    config = settings.train_config()
+    assert (config.max_steps, config.learning_rate, config.batch_size) == (6, 1e-2, 4) and not config.restore_best
     rows = I.load_brand_voice("train")[:4]  # one batch: every step sees the same examples, so losses compare
-    peft_model, history = I.train_voice_adapter(model, tokenizer, rows, settings, tasks=["voice"])
-    trainable = [n for n, p in peft_model.named_parameters() if p.requires_grad]
+    run = fine_tune_chat(
+        I.build_conversations(rows, ["voice"]),
+        config,
+        model=tiny_lm(len(tokenizer)),
+        tokenizer=tokenizer,
+        max_length=settings.max_length,
+        rank=settings.rank,
+    )
+    trainable = [n for n, p in run.model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
-    losses = [r["loss"] for r in history.train]
+    losses = [r["loss"] for r in run.history.train]
     # Measured: 10.800 -> 10.768 in 6 steps, falling at every step; with a learning rate near 0 it stays at 10.800.
-    assert history.steps == 6 and all(b < a for a, b in zip(losses, losses[1:])) and losses[0] - losses[-1] > 0.01
-    with pytest.raises(ValueError, match="No training rows"):
-        I.train_voice_adapter(tiny_lm(len(tokenizer)), tokenizer, [], settings)
+    assert run.history.steps == 6 and all(b < a for a, b in zip(losses, losses[1:])) and losses[0] - losses[-1] > 0.01

@@ -7,14 +7,13 @@ from helpers import lm, models
 
 @pytest.fixture(scope="module")
 def chat_tok():
-    models.load_chat_model  # the cache folder is built by the first load_chat_model() call
-    return AutoTokenizer.from_pretrained(models._cached_smollm())
+    return AutoTokenizer.from_pretrained(models._cached_smollm())  # builds the de-quantized cache on first use
 
 
 def test_assistant_only_masks_the_prompt(chat_tok):
     messages = [{"role": "user", "content": "What is the fee?"}, {"role": "assistant", "content": "It is £5."}]
     ex = lm.chat_example(messages, chat_tok, max_length=128)
-    learned = chat_tok.decode([t for t, l in zip(ex["input_ids"], ex["labels"]) if l != lm.IGNORE_INDEX])
+    learned = chat_tok.decode([t for t, label in zip(ex["input_ids"], ex["labels"]) if label != lm.IGNORE_INDEX])
     assert learned.startswith("It is £5.")
     assert "What is the fee" not in learned
     full = lm.chat_example(messages, chat_tok, max_length=128, assistant_only=False)
@@ -41,3 +40,27 @@ def test_collator_pads_labels_with_ignore_index(chat_tok):
     # Real tokens keep their labels (= input ids for plain text); every padded position is ignored by the loss.
     assert torch.equal(batch["labels"][real], batch["input_ids"][real])
     assert (batch["labels"][~real] == lm.IGNORE_INDEX).all()
+
+
+class FakeChatTokenizer:
+    """Renders a chat as one token per word plus a marker per turn, like a chat template does."""
+
+    def apply_chat_template(self, messages, add_generation_prompt=False, tokenize=True, return_dict=False):
+        ids = []
+        for m in messages:
+            ids += [1] + [len(w) + 10 for w in m["content"].split()] + [2]
+        return ids + ([1] if add_generation_prompt else [])
+
+    def convert_ids_to_tokens(self, ids):
+        return [str(i) for i in ids]
+
+
+def test_truncation_stats_and_learned_tokens():
+    tok = FakeChatTokenizer()
+    short = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello there"}]
+    long = [{"role": "user", "content": "word " * 20}, {"role": "assistant", "content": "ok"}]
+    stats = lm.truncation_stats([short, long], tok, max_length=8)
+    assert stats["tokens"].tolist() == [7, 25]
+    assert stats["truncated"].tolist() == [False, True] and stats["nothing_learned"].tolist() == [False, True]
+    tokens = lm.learned_tokens(lm.chat_example(short, tok, 10), tok)
+    assert tokens["learned"].tolist() == [False] * 4 + [True] * 3

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import torch
 from datasets import ClassLabel, Dataset, Features, Value
+from peft import PeftModel
 from transformers import BertConfig, BertForSequenceClassification
 
 from helpers.adapters import add_lora, peft_wrapping
@@ -25,8 +28,6 @@ def tiny_bert() -> BertForSequenceClassification:
 
 
 def test_saved_adapter_is_small_and_reloads(tmp_path):
-    from peft import PeftModel
-
     model = add_lora(tiny_bert(), rank=2, target_modules=["query", "value"])
     with torch.no_grad():
         for n, p in model.named_parameters():
@@ -42,13 +43,6 @@ def test_saved_adapter_is_small_and_reloads(tmp_path):
         assert torch.allclose(reloaded(input_ids=ids).logits, model.eval()(input_ids=ids).logits, atol=1e-6)
 
 
-def test_unknown_method_raises():
-    import pytest
-
-    with pytest.raises(ValueError, match="head-only"):
-        pt.prepare("prefix", ["a", "b"])
-
-
 def test_intent_format_scoring():
     ds = Dataset.from_dict(
         {"text": ["where is my card", "pin blocked"], "label": [0, 1]},
@@ -61,19 +55,13 @@ def test_intent_format_scoring():
 
 
 def test_qlora_status_explains_itself(monkeypatch):
-    import builtins
-
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     ok, why = pt.qlora_status()
     assert not ok and "no CUDA GPU" in why
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    real_import = builtins.__import__
-
-    def no_bitsandbytes(name, *args, **kwargs):
-        if name == "bitsandbytes":
-            raise ImportError("No module named 'bitsandbytes'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_bitsandbytes)
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "bitsandbytes" else real_find_spec(name, *a)
+    )
     ok, why = pt.qlora_status()
     assert not ok and "bitsandbytes is not installed" in why

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import matplotlib
+import pandas as pd
 import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
-from helpers import memory
+from helpers import memory, plots
 from helpers.adapters import add_lora, freeze_all_but_head
+
+matplotlib.use("Agg")
 
 MIB = 2**20
 
@@ -56,11 +60,11 @@ def test_counts_are_exact_for_full_fine_tuning():
     params = sum(p.numel() for p in model.parameters())
     buffers = sum(b.numel() for b in model.buffers() if b.dtype == torch.float32)
     int_buffers = sum(b.numel() * b.element_size() for b in model.buffers() if b.dtype != torch.float32)
-    assert step.weights_mb == pytest.approx((4 * (params + buffers) + int_buffers) / MIB, abs=1e-9)
-    assert step.gradients_mb == pytest.approx(4 * params / MIB, abs=1e-9)
+    assert step.weights_mib == pytest.approx((4 * (params + buffers) + int_buffers) / MIB, abs=1e-9)
+    assert step.gradients_mib == pytest.approx(4 * params / MIB, abs=1e-9)
     n_tensors = len(list(model.parameters()))  # AdamW: two moments per parameter, plus a step counter each
-    assert step.optimizer_mb == pytest.approx((8 * params + 4 * n_tensors) / MIB, abs=1e-9)
-    assert step.activations_mb > 1.0
+    assert step.optimizer_mib == pytest.approx((8 * params + 4 * n_tensors) / MIB, abs=1e-9)
+    assert step.activations_mib > 1.0
 
 
 def test_measurement_repeats_and_leaves_model_and_rng_alone():
@@ -85,14 +89,14 @@ def test_counts_explain_the_measured_peak(method):
     step = memory.step_memory(model, batch())
     assert step.source == "torch.profiler (cpu)"
     # The peak holds at least what the counts say must coexist, and at most a forward pass's working memory more.
-    assert step.counted_mb <= step.measured_mb <= 1.01 * (step.counted_mb + step.working_mb), step
+    assert step.counted_mib <= step.measured_mib <= 1.01 * (step.counted_mib + step.working_mib), step
 
 
 def test_lora_needs_less_than_full_fine_tuning():
     full = memory.step_memory(small_bert(), batch())
     lora = memory.step_memory(add_lora(small_bert(), rank=4, target_modules=["query", "value"]), batch())
-    assert lora.gradients_mb < full.gradients_mb / 10 and lora.optimizer_mb < full.optimizer_mb / 10
-    assert lora.measured_mb < full.measured_mb
+    assert lora.gradients_mib < full.gradients_mib / 10 and lora.optimizer_mib < full.optimizer_mib / 10
+    assert lora.measured_mib < full.measured_mib
 
 
 def test_nothing_to_train_is_refused():
@@ -105,17 +109,10 @@ def test_nothing_to_train_is_refused():
 
 def test_tensors_counted_once_per_storage():
     weight = torch.zeros(256, 256)
-    assert memory.tensors_mb([weight, weight.t(), weight[:10]]) == pytest.approx(256 * 256 * 4 / MIB)
+    assert memory.tensors_mib([weight, weight.t(), weight[:10]]) == pytest.approx(256 * 256 * 4 / MIB)
 
 
 def test_plot_shows_the_account_and_the_measured_peak():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import pandas as pd
-
-    from helpers import plots
-
     rows = [
         {"variant": name, **memory.step_memory(model, batch()).to_dict()}
         for name, model in (("full", small_bert()), ("head-only", freeze_all_but_head(small_bert())))
@@ -124,7 +121,7 @@ def test_plot_shows_the_account_and_the_measured_peak():
     tops = [
         sum(bar.get_height() for container in ax.containers for bar in container.patches[i : i + 1]) for i in range(2)
     ]
-    assert tops == pytest.approx([r["counted_mb"] + r["working_mb"] for r in rows])
+    assert tops == pytest.approx([r["counted_mib"] + r["working_mib"] for r in rows])
     peaks = ax.collections[0].get_offsets()[:, 1]
-    assert list(peaks) == pytest.approx([r["measured_mb"] for r in rows])
+    assert list(peaks) == pytest.approx([r["measured_mib"] for r in rows])
     matplotlib.pyplot.close(ax.figure)

@@ -1,6 +1,6 @@
 import pytest
 
-from helpers import models
+from helpers import generation, models
 
 
 def test_bundled_models_are_found():
@@ -45,8 +45,6 @@ def test_missing_model_package_names_the_install_command(monkeypatch):
 
 @pytest.mark.slow
 def test_chat_model_loads_from_cache_and_answers():
-    from helpers import generation
-
     model, tok = models.load_chat_model()
     assert sum(p.numel() for p in model.parameters()) == 134_515_008
     reply = generation.generate(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from accelerate import PartialState
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -84,8 +85,6 @@ def _main() -> None:
     parser.add_argument("--ckpt", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    from accelerate import PartialState
-
     history, _ = run_tiny(args.model, args.ckpt, batch_size=4, progress=True)
     state = PartialState()
     if state.is_main_process:

@@ -9,6 +9,7 @@ from datasets import Dataset
 from transformers import BertConfig, BertForSequenceClassification
 
 from helpers import data, models
+from helpers.adapters import set_dropout
 from helpers.history import History
 from helpers.lessons import overfitting as O
 from helpers.runtime import profile
@@ -44,11 +45,11 @@ def test_set_dropout_changes_every_dropout_layer():
     net = BertForSequenceClassification(
         BertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, num_labels=2)
     )
-    O.set_dropout(net, 0.3)
+    set_dropout(net, 0.3)
     probs = {m.p for m in net.modules() if m.__class__.__name__ == "Dropout"}
-    assert probs == {0.3} and net.config.hidden_dropout_prob == 0.3
+    assert probs == {0.3} and net.config.hidden_dropout_prob == net.config.attention_probs_dropout_prob == 0.3
     with pytest.raises(ValueError, match="dropout"):
-        O.set_dropout(net, 1.0)
+        set_dropout(net, 1.0)
 
 
 def test_remedies_change_one_thing_each():

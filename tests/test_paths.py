@@ -3,6 +3,8 @@ the installed package."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from helpers import cache, paths
 
 
@@ -36,3 +38,17 @@ def test_cached_results_land_in_the_cache_root(tmp_path, monkeypatch):
     assert cache.cached("probe", {"k": 1}, lambda: calls.append(1) or {"v": 3}) == {"v": 2}
     assert len(calls) == 1
     assert [p.parent for p in (tmp_path / "user" / "build" / "cache" / "smoke").glob("probe-*.json")]
+
+
+def test_folder_size_is_in_mib(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.bin").write_bytes(b"\0" * 2**20)
+    (tmp_path / "sub" / "b.bin").write_bytes(b"\0" * 2**19)  # files in subfolders count too
+    assert paths.folder_size_mib(tmp_path) == 1.5
+
+
+def test_paths_inside_the_checkout_print_relative(tmp_path):
+    root = paths.project_root()
+    assert paths.relative_to_root(root / "build" / "shipped" / "x") == Path("build/shipped/x")
+    assert paths.relative_to_root(tmp_path / "x") == (tmp_path / "x").resolve()
+    assert paths.DATA_DIR == root / "data" and (paths.DATA_DIR / "banking77").is_dir()

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from helpers import knowledge, prompting
+from helpers import generation, knowledge, prompting, retrieval
+from helpers.lm import IGNORE_INDEX, chat_example
+from helpers.models import load_chat_model
+from tests.test_retrieval import ARTICLES, BagOfWords
 
 
 @pytest.mark.parametrize(
@@ -49,7 +53,20 @@ def test_abstention_and_hallucination():
 def test_token_f1_of_a_right_answer_ending_a_sentence():
     # "It costs £7.40." against "£7.40": 1 of 3 reply tokens, 1 of 1 gold token -> F1 = 2 * 1/3 * 1 / (4/3) = 0.5
     assert prompting.score_answer("It costs £7.40.", "£7.40")["f1"] == pytest.approx(0.5)
-    assert prompting.tokens("It is 50%. Then 3,000, or 12:30.") == ["it", "is", "50%", "then", "3,000", "or", "12:30"]
+    expected = ["it", "is", "50%", "then", "3,000", "or", "12:30"]  # no full stop kept on a figure
+    assert prompting.answer_tokens("It is 50%. Then 3,000, or 12:30.") == expected
+
+
+def test_token_f1_over_word_tokens_splits_figures():
+    assert prompting.word_tokens("It costs £7.40, don't worry") == ["it", "costs", "7", "40", "don", "t", "worry"]
+    assert prompting.word_tokens("top_up") == ["top", "up"]  # an underscore separates words too
+    assert prompting.token_f1("the card is late", "the card is late", tokenize=prompting.word_tokens) == 1.0
+    assert prompting.token_f1("card late", "the card is late", tokenize=prompting.word_tokens) == pytest.approx(
+        2 * 1.0 * 0.5 / 1.5
+    )
+    assert prompting.token_f1("", "anything", tokenize=prompting.word_tokens) == 0.0
+    # "£7.40" is one answer token but two word tokens: 2 of 4 reply words match both gold words
+    assert prompting.token_f1("It costs £7.40.", "£7.40", tokenize=prompting.word_tokens) == pytest.approx(2 / 3)
 
 
 def test_score_answers_means():
@@ -89,11 +106,7 @@ def test_intent_prompt_and_parse():
 @pytest.fixture(scope="module")
 def tiny_chat():
     """A random 2-layer Llama with SmolLM2's tokenizer and chat template: the plumbing, not the quality."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from helpers.models import load_chat_model  # builds the de-quantized cache once if needed
-
-    _, tok = load_chat_model()
+    _, tok = load_chat_model()  # builds the de-quantized cache once if needed
     config = LlamaConfig(
         vocab_size=len(tok),
         hidden_size=32,
@@ -108,8 +121,6 @@ def tiny_chat():
 
 
 def test_evaluate_prompts_and_classify_plumbing(tiny_chat, monkeypatch):
-    from helpers import generation
-
     model, tok = tiny_chat
     train = list({q["answer"]: q for q in knowledge.load_qa("train")}.values())[:3]  # 3 different answers
     convs, golds = [prompting.zero_shot(q["question"]) for q in train], [q["answer"] for q in train]
@@ -137,8 +148,6 @@ def test_evaluate_prompts_and_classify_plumbing(tiny_chat, monkeypatch):
 
 
 def test_qa_conversation_masks_prompt(tiny_chat):
-    from helpers.lm import IGNORE_INDEX, chat_example
-
     _, tok = tiny_chat
     qa = knowledge.load_qa("train")[0]
     conv = prompting.qa_conversation(qa)
@@ -149,9 +158,6 @@ def test_qa_conversation_masks_prompt(tiny_chat):
 
 
 def test_rag_prompts_hold_the_retrieved_articles():
-    from helpers import retrieval
-    from tests.test_retrieval import ARTICLES, BagOfWords
-
     index = retrieval.build_index(ARTICLES, BagOfWords())
     fee, card = prompting.rag_prompts(["what fee?", "my card"], index, ARTICLES, k=1)
     assert "fee fee fee" in fee[-1]["content"] and "card card" not in fee[-1]["content"]

@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from datasets import Dataset
 from test_resume import LABELS, make_tiny_model, run_tiny  # noqa: E402
 
+import helpers.models
 from helpers.adapters import add_lora
 from helpers.data import load_text_classification, tokenize_and_count
 from helpers.finetune import finetune_classifier, load_train_test
@@ -272,8 +273,6 @@ def _fail_big_batches(model, after_calls: int, limit: int = 4):
 
 
 def test_out_of_memory_halves_the_micro_batch_and_continues(tiny_dir, capsys, monkeypatch):
-    import helpers.models
-
     real = helpers.models.AutoModelForSequenceClassification.from_pretrained
 
     def patched(*args, **kwargs):

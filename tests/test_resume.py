@@ -16,6 +16,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
+from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, DataCollatorWithPadding
+
+from helpers.data import load_banking77, tokenize
+from helpers.models import load_classifier, minilm_dir
+from helpers.runtime import seed_everything
+from helpers.training import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parent.parent
 LABELS = ["card_arrival", "lost_or_stolen_card", "exchange_rate", "top_up_failed"]
@@ -25,10 +32,6 @@ LOSS_TOLERANCE = 1e-4
 
 def make_tiny_model(folder: Path, dropout: float = 0.1) -> Path:
     """A 2-layer, 32-wide BERT classifier with the bundled MiniLM tokenizer, saved as safetensors."""
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    from helpers.models import minilm_dir
-
     tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
     config = BertConfig(
         vocab_size=tokenizer.vocab_size,
@@ -52,8 +55,6 @@ def make_tiny_model(folder: Path, dropout: float = 0.1) -> Path:
 
 def tiny_data(tokenizer, per_class: int = 16):
     """(train, eval) tokenised banking77 subsets over LABELS: 64 and 32 examples, 16 tokens."""
-    from helpers.data import load_banking77, tokenize
-
     train = load_banking77("train", per_class=per_class, intents=LABELS)
     test = load_banking77("test", per_class=8, intents=LABELS)
     return tokenize(train, tokenizer, 16), tokenize(test, tokenizer, 16)
@@ -69,12 +70,6 @@ def run_tiny(
     **overrides,
 ):
     """Train the tiny model with the one loop; ``sleep_s`` per micro-batch gives a test time to kill it."""
-    from transformers import DataCollatorWithPadding
-
-    from helpers.models import load_classifier
-    from helpers.runtime import seed_everything
-    from helpers.training import TrainConfig, train
-
     seed_everything(0)
     model, tokenizer = load_classifier(LABELS, model=model_dir)
     train_ds, eval_ds = tiny_data(tokenizer)
@@ -144,8 +139,6 @@ def test_killed_run_resumes_to_the_same_metrics(tiny_dir, tmp_path):
     assert 4 <= killed_at < 24, killed_at
 
     # What a kill can leave: a half-written temp folder, or (between the two renames) only the .old copy.
-    from safetensors.torch import load_file
-
     assert load_file(ckpt / "model.safetensors")  # the checkpoint itself is whole
     (ckpt.with_name("ckpt.tmp")).mkdir(exist_ok=True)
     (ckpt.with_name("ckpt.tmp") / "model.safetensors").write_bytes(b"half-written")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from helpers import knowledge, retrieval
+from helpers.models import load_embedder
 
 
 class BagOfWords:
@@ -62,8 +63,6 @@ def test_recall_at_k():
 
 
 def test_minilm_finds_the_lost_card_article():
-    from helpers.models import load_embedder
-
     articles = knowledge.load_articles()
     index = retrieval.build_index(articles, load_embedder(device="cpu"))
     hits = retrieval.search(index, ["My card was stolen, who do I call?"], k=3)[0]

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from helpers import runtime
+from helpers.data import banking77_intents
 
 
 def test_profile_reads_environment(monkeypatch):
@@ -29,8 +30,6 @@ def test_pick_selects_by_profile():
 
 
 def test_profile_intents_are_banking77_names():
-    from helpers.data import banking77_intents
-
     assert set(runtime.profile("smoke").intents) <= set(banking77_intents())
     assert runtime.profile("full").intents is None
 

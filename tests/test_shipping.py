@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
@@ -48,7 +50,7 @@ def test_roundtrip_identical_in_process_and_fresh_process(tiny, tmp_path):
     texts = ["where is my new card", "what rate do you use", "my pin is blocked"]
     folder = shipping.save_classifier(model, tok, LABELS, tmp_path / "ship", max_length=16)
     before = shipping.predict_proba(model, tok, texts, max_length=16)
-    m2, t2, labels, max_length = shipping.load_classifier(folder)
+    m2, t2, labels, max_length = shipping.load_saved_classifier(folder)
     assert labels == LABELS and max_length == 16
     np.testing.assert_array_equal(shipping.predict_proba(m2, t2, texts, max_length), before)
     fresh = shipping.predict_in_fresh_process(folder, texts)
@@ -67,7 +69,7 @@ def test_model_card_uses_the_facts(tmp_path):
         "intended_use": "Route queries.",
         "base_model": "MiniLM",
         "parameters": 1234,
-        "size_mb": 90.5,
+        "size_mib": 90.5,
         "profile": "smoke",
         "train_seconds": 12.0,
         "device": "cpu",
@@ -80,3 +82,11 @@ def test_model_card_uses_the_facts(tmp_path):
     path = shipping.write_model_card(tmp_path, facts)
     text = path.read_text()
     assert "| test accuracy | 87.0% |" in text and "- English only" in text and "1,234 parameters" in text
+    assert "90.5 MiB on disk" in text
+    called = re.findall(r"shipping\.(\w+)\(", text)  # the card's "How to use" code must run as written
+    assert called and all(hasattr(shipping, name) for name in called), called
+
+
+def test_loading_a_folder_not_saved_by_save_classifier_says_so(tmp_path):
+    with pytest.raises(FileNotFoundError, match="saved with shipping.save_classifier"):
+        shipping.load_saved_classifier(tmp_path)

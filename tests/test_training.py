@@ -1,7 +1,10 @@
 import math
+import sys
+from types import SimpleNamespace
 
 import pytest
 import torch
+from transformers import BertForSequenceClassification
 
 from helpers import adapters, data, evaluation, lm, training
 from helpers.history import History
@@ -169,3 +172,115 @@ def test_evaluate_fn_without_eval_dataset_logs_metrics():
     )
     assert len(calls) == 2 and [r["step"] for r in h.evals] == [4, 8]  # end of each epoch
     assert all(r["accuracy"] == 0.5 and "eval_loss" not in r for r in h.evals)
+
+
+# --- out of memory: the micro-batch halves, in a loop, until a step fits ------------------------------------
+def _fails_above(model, limit: int, depths: list[int], after: int = 0):
+    """Make ``model`` raise CUDA's out-of-memory error on training micro-batches over ``limit`` examples (once
+    ``after`` forwards went through), and record how deep the call stack is at every training forward."""
+    forward = model.forward
+
+    def guarded(*args, **kwargs):
+        if model.training:
+            frame, depth = sys._getframe(), 0
+            while frame is not None:
+                frame, depth = frame.f_back, depth + 1
+            depths.append(depth)
+            if len(depths) > after and len(kwargs["input_ids"]) > limit:
+                raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return forward(*args, **kwargs)
+
+    model.forward = guarded
+    return model
+
+
+def _without_dropout(seed: int = 0) -> BertForSequenceClassification:
+    # Dropout would draw other masks for smaller micro-batches; without it the split steps match to float noise.
+    config = tiny_classifier().config
+    config.hidden_dropout_prob = config.attention_probs_dropout_prob = 0.0
+    torch.manual_seed(seed)
+    return BertForSequenceClassification(config)
+
+
+def test_out_of_memory_halves_the_micro_batch_until_the_step_fits(capsys):
+    cfg = training.TrainConfig(learning_rate=1e-2, epochs=2, batch_size=8, progress=False)
+    plain_model, plain = _run(cfg, model=_without_dropout())
+    depths = []  # from the 6th forward (step 6, the second of epoch 2) on, only 2 examples fit
+    model, h = _run(cfg, model=_fails_above(_without_dropout(), 2, depths, after=5))
+    said = capsys.readouterr().out
+    assert said.count("Out of memory") == 2  # 8 -> 4 -> 2, both while trying step 6
+    assert "Out of memory at step 6: micro-batch 8 -> 4, gradient accumulation 1 -> 2; training continues." in said
+    assert "Out of memory at step 6: micro-batch 4 -> 2, gradient accumulation 2 -> 4; training continues." in said
+    assert h.config["extra"]["oom_micro_batch"] == 2 and plain.config["extra"] == {}
+    assert h.steps == plain.steps == 8  # the same optimiser steps...
+    assert [r["examples"] for r in h.train] == [r["examples"] for r in plain.train] == [8] * 8  # ...on as much data
+    assert h.train[:5] == plain.train[:5]  # identical before the error
+    for a, b in zip(h.train[5:], plain.train[5:]):  # then each step's 8 examples, the same ones, in four pieces
+        assert a["loss"] == pytest.approx(b["loss"], abs=1e-5) and a["lr"] == b["lr"]
+    for (name, p), q in zip(model.named_parameters(), plain_model.parameters()):
+        assert torch.allclose(p, q, atol=1e-5), name
+    assert len(depths) == 5 + 2 + 3 * 4 and len(set(depths)) == 1  # a loop: the call stack does not grow at a retry
+
+
+def test_out_of_memory_inside_an_accumulated_step_drops_its_earlier_gradients():
+    # Step 1 is three micro-batches of 4; the second fails, so the step is redone as six of 2. The gradients of the
+    # first micro-batch must not count twice: the run equals one that used micro-batches of 2 from the start.
+    cfg = training.TrainConfig(learning_rate=1e-2, epochs=1, batch_size=4, grad_accum_steps=3, progress=False)
+    plain_model, plain = _run(
+        training.TrainConfig(learning_rate=1e-2, epochs=1, batch_size=2, grad_accum_steps=6, progress=False),
+        model=_without_dropout(),
+    )
+    model, h = _run(cfg, model=_fails_above(_without_dropout(), 2, [], after=1))
+    assert h.steps == plain.steps == 2 and h.config["extra"]["oom_micro_batch"] == 2
+    for a, b in zip(h.train, plain.train):
+        assert a["loss"] == pytest.approx(b["loss"], abs=1e-5)
+    for (name, p), q in zip(model.named_parameters(), plain_model.parameters()):
+        assert torch.allclose(p, q, atol=1e-5), name
+
+
+def test_out_of_memory_at_a_micro_batch_of_one_says_what_to_try():
+    cfg = training.TrainConfig(epochs=1, batch_size=4, progress=False)
+    with pytest.raises(torch.OutOfMemoryError, match=r"^Out of memory with a micro-batch of 1: use a shorter"):
+        _run(cfg, model=_fails_above(tiny_classifier(), 0, []))
+
+
+# --- when to evaluate: decided in one place -----------------------------------------------------------------
+def _evaluates(config, moment: str, step: int, total: int = 10, evaluated=(), can_evaluate: bool = True) -> bool:
+    history = History()
+    for done in evaluated:
+        history.log_eval(done, {})
+    run = SimpleNamespace(history=history, step=step, total_steps=total, can_evaluate=can_evaluate)
+    return training._evaluate_now(run, config, moment)
+
+
+def test_when_to_evaluate():
+    per_epoch = training.TrainConfig()
+    every_3 = training.TrainConfig(eval_every_steps=3)
+    at_start = training.TrainConfig(eval_at_start=True)
+    # eval_every_steps=None: at every epoch end, and at the last step (which ends the run, not always an epoch)
+    assert [s for s in range(1, 11) if _evaluates(per_epoch, "step", s)] == [10]
+    assert _evaluates(per_epoch, "epoch end", 4) and not _evaluates(every_3, "epoch end", 6)
+    # every eval_every_steps, and the last step too
+    assert [s for s in range(1, 11) if _evaluates(every_3, "step", s)] == [3, 6, 9, 10]
+    # never twice at one step (an epoch end reached again after resuming there)
+    assert not _evaluates(per_epoch, "epoch end", 4, evaluated=[0, 4])
+    # the last step only if there is something to evaluate; a scheduled point is kept (it checkpoints)
+    assert not _evaluates(per_epoch, "step", 10, can_evaluate=False)
+    assert _evaluates(every_3, "step", 9, can_evaluate=False)
+    assert _evaluates(per_epoch, "epoch end", 4, can_evaluate=False)
+    # at the start: with eval_at_start, before the first step only (not when a run resumes)
+    assert _evaluates(at_start, "start", 0)
+    assert not _evaluates(at_start, "start", 5) and not _evaluates(per_epoch, "start", 0)
+
+
+@pytest.mark.parametrize(
+    "settings, steps",
+    [
+        (dict(eval_every_steps=3), [3, 6, 8]),  # every 3 steps, and the last
+        (dict(max_steps=6), [4, 6]),  # each epoch end, and the last step mid-epoch
+        (dict(eval_every_steps=4, eval_at_start=True), [0, 4, 8]),  # the last step is on the schedule: once
+    ],
+)
+def test_evaluations_land_on_their_steps(settings, steps):
+    _, h = _run(training.TrainConfig(epochs=2, batch_size=8, progress=False, **settings))
+    assert [r["step"] for r in h.evals] == steps

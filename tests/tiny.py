@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from datasets import ClassLabel, Dataset, Features, Value
 from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, LlamaConfig, LlamaForCausalLM
 
@@ -20,8 +21,6 @@ def tokenizer():
 
 def tiny_classifier(n_labels: int = 2, seed: int = 0) -> BertForSequenceClassification:
     """A 2-layer, 32-wide BERT classifier with MiniLM's vocabulary."""
-    import torch
-
     torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=30522,
@@ -37,8 +36,6 @@ def tiny_classifier(n_labels: int = 2, seed: int = 0) -> BertForSequenceClassifi
 
 def tiny_causal_lm(vocab_size: int, seed: int = 0) -> LlamaForCausalLM:
     """A 2-layer, 32-wide Llama causal LM."""
-    import torch
-
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=vocab_size,

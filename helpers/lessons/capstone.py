@@ -1,8 +1,8 @@
 """The capstone support assistant for Northwind Bank: the fine-tuned intent classifier routes, retrieval
 finds the policy, the brand-voice adapter writes the reply, and low confidence escalates to a human.
 
-Built on the other notebooks' modules: ``shipping`` (classifier), ``knowledge`` and ``retrieval`` (policies),
-``instruct`` (voice rules and data), ``prompting`` (RAG prompt and fact scoring).
+Built on ``shipping`` (classifier), ``knowledge`` and ``retrieval`` (policies), ``prompting`` (RAG prompt and
+fact scoring) and notebook 06's ``instruction_tuning`` (voice rules and data); ``helpers.chat`` trains the writer.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import ipywidgets as widgets
 import pandas as pd
+from IPython.display import display
 
 from helpers import knowledge, prompting, retrieval, shipping
 from helpers.generation import generate
@@ -26,7 +28,8 @@ FOLLOW_UP = "Next step: reply here if anything is still unclear."
 VOICE_RULES = (
     f"Reply in four lines. Line 1 exactly: {instruction_tuning.GREETING} Line 2 starts with 'I understand' or "
     "\"I'm sorry\". Line 3 starts with 'Next step:' and says what the customer should do. "
-    f"Line 4 exactly: {instruction_tuning.SIGN_OFF} Under {instruction_tuning.MAX_REPLY_WORDS} words, no exclamation marks."
+    f"Line 4 exactly: {instruction_tuning.SIGN_OFF} Under {instruction_tuning.MAX_REPLY_WORDS} words, "
+    "no exclamation marks."
 )
 PROMPT_ONLY_SYSTEM = (
     f"{instruction_tuning.VOICE_SYSTEM} {VOICE_RULES} State the exact amount, time or name the customer asks for."
@@ -80,35 +83,6 @@ def eval_messages(
     ]
 
 
-def train_writer(
-    chat_model,
-    tokenizer,
-    conversations: Sequence[list[dict]],
-    steps: int,
-    max_length: int,
-    batch_size: int = 8,
-    learning_rate: float = 2e-3,
-    rank: int = 8,
-    seed: int = 0,
-):
-    """Add a LoRA adapter to the chat model and instruction-tune it on ``conversations``; (peft model, History)."""
-    from helpers.adapters import add_lora
-    from helpers.lm import chat_examples, lm_collator
-    from helpers.training import TrainConfig, train
-
-    data = chat_examples(conversations, tokenizer, max_length)
-    model = add_lora(chat_model, rank=rank)
-    config = TrainConfig(
-        learning_rate=learning_rate,
-        max_steps=steps,
-        batch_size=batch_size,
-        warmup_ratio=0.1,
-        seed=seed,
-        restore_best=False,
-    )
-    return model, train(model, data, config, collate_fn=lm_collator(tokenizer))
-
-
 @dataclass
 class Turn:
     """One message through the assistant: every stage's output and the time it took."""
@@ -149,16 +123,8 @@ class Assistant:
             ids = [h[0] for h in found]
             # The retriever proposes; the classifier's intent picks among its proposals.
             agree = [i for i in ids if pred.intent in known[i]["intents"]]
-            turns.append(
-                Turn(
-                    pred.text,
-                    pred.intent,
-                    pred.confidence,
-                    not pred.confident,
-                    None if not pred.confident else (agree or ids)[0],
-                    ids,
-                )
-            )
+            article = (agree or ids)[0] if pred.confident else None
+            turns.append(Turn(pred.text, pred.intent, pred.confidence, not pred.confident, article, ids))
         return turns
 
     def reply(self, messages: Sequence[str], batch_size: int = 8) -> list[Turn]:
@@ -269,9 +235,6 @@ def stages(turn: Turn, articles: Sequence[dict]) -> pd.DataFrame:
 
 def demo_box(assistant: Assistant, example: str = ""):
     """An ipywidgets box: type a customer message, press Send, and see every stage's output."""
-    import ipywidgets as widgets
-    from IPython.display import display
-
     text = widgets.Text(value=example, placeholder="Type a customer message", layout=widgets.Layout(width="70%"))
     button, out = widgets.Button(description="Send", button_style="primary"), widgets.Output()
 

@@ -7,19 +7,18 @@ perplexity. The narrow task: name a banking77 query's intent in words.
 
 from __future__ import annotations
 
-import random
 import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import matplotlib.pyplot as plt
 import pandas as pd
 
-from helpers import adapters, data, generation, lm, models
-from helpers.training import TrainConfig, train
+from helpers import data, generation, lm, paths
 
-PROBE_DIR = data.DATA_DIR / "general_probe"
+PROBE_DIR = paths.DATA_DIR / "general_probe"
 Messages = list[dict[str, str]]
 
 
@@ -61,32 +60,13 @@ def replay_conversations(pairs: Sequence[dict]) -> list[Messages]:
     return [[{"role": "user", "content": p["question"]}, {"role": "assistant", "content": p["answer"]}] for p in pairs]
 
 
-def mix_replay(domain: Sequence[Messages], replay: Sequence[Messages], share: float, seed: int = 0) -> list[Messages]:
-    """Domain conversations with general ones mixed in so they make up ``share`` of the result, shuffled.
-
-    When the share needs more general examples than ``replay`` holds, the pool is used whole as often as needed
-    (each pass in a new order), as a replay buffer does, so every example is used k or k + 1 times.
-    """
-    if not 0 <= share < 1:
-        raise ValueError(f"replay share must be in [0, 1), got {share}.")
-    n_replay = round(share * len(domain) / (1 - share))
-    if n_replay and not replay:
-        raise ValueError(f"A replay share of {share:.0%} needs general examples to mix in; replay is empty.")
-    rng = random.Random(seed)
-    passes, rest = divmod(n_replay, max(1, len(replay)))
-    picked = [c for _ in range(passes) for c in rng.sample(list(replay), len(replay))] + rng.sample(list(replay), rest)
-    mixed = list(domain) + picked
-    rng.shuffle(mixed)
-    return mixed
-
-
-def matches(reply: str, answers: Sequence[str]) -> bool:
+def mentions_any(reply: str, answers: Sequence[str]) -> bool:
     """True when any accepted answer appears in ``reply`` as whole words (case-insensitive)."""
     text = reply.lower()
     return any(re.search(r"\b" + re.escape(a.lower()) + r"\b", text) for a in answers)
 
 
-def normalize(text: str) -> str:
+def words_only(text: str) -> str:
     """Lower case, punctuation dropped, spaces squeezed (for exact-match scoring)."""
     return " ".join(re.sub(r"[^a-z0-9 ]+", " ", text.lower().replace("_", " ")).split())
 
@@ -100,16 +80,16 @@ def probe_accuracy(model, tokenizer, probe: Sequence[dict], max_new_tokens: int 
         max_new_tokens=max_new_tokens,
         batch_size=16,
     )
-    hits = [matches(r, q["answers"]) for r, q in zip(replies, probe)]
+    hits = [mentions_any(r, q["answers"]) for r, q in zip(replies, probe)]
     return sum(hits) / len(hits), replies
 
 
 def domain_accuracy(model, tokenizer, examples: Sequence[dict]) -> float:
-    """Share of held-out queries whose reply is exactly the intent phrase (after ``normalize``)."""
+    """Share of held-out queries whose reply is exactly the intent phrase (after ``words_only``)."""
     replies = generation.generate(
         model, tokenizer, [generation.user_message(e["text"]) for e in examples], max_new_tokens=8, batch_size=16
     )
-    return sum(normalize(r) == normalize(e["intent"]) for r, e in zip(replies, examples)) / len(examples)
+    return sum(words_only(r) == words_only(e["intent"]) for r, e in zip(replies, examples)) / len(examples)
 
 
 def general_perplexity(model, tokenizer, texts: Sequence[str], max_length: int = 128) -> float:
@@ -137,21 +117,6 @@ def measure(model, tokenizer, suite: Suite) -> dict[str, float]:
     }
 
 
-def fine_tune(method: str, conversations: Sequence[Messages], config: TrainConfig, max_length: int, lora_rank: int = 8):
-    """Load a fresh SmolLM2 and tune it on ``conversations``: method 'full' (every weight) or 'lora'.
-
-    Returns (model, tokenizer, History, trainable parameter count).
-    """
-    if method not in ("full", "lora"):
-        raise ValueError(f"method must be 'full' or 'lora', not {method!r}.")
-    model, tokenizer = models.load_chat_model()
-    if method == "lora":
-        model = adapters.add_lora(model, rank=lora_rank)
-    dataset = lm.chat_examples(conversations, tokenizer, max_length)
-    history = train(model, dataset, config, collate_fn=lm.lm_collator(tokenizer))
-    return model, tokenizer, history, adapters.count_parameters(model)[0]
-
-
 def compare(before: dict[str, float], after: dict[str, dict[str, float]]) -> pd.DataFrame:
     """One row per method: domain gain, general-probe accuracy lost, general perplexity rise (relative)."""
     rows = {}
@@ -167,8 +132,6 @@ def compare(before: dict[str, float], after: dict[str, dict[str, float]]) -> pd.
 
 def plot_tradeoff(table: pd.DataFrame, ax=None, title: str = "What each method gained and lost"):
     """Scatter of domain gain (y) against general-probe accuracy lost (x), one labelled point per method."""
-    import matplotlib.pyplot as plt
-
     ax = ax if ax is not None else plt.subplots(figsize=(6.5, 4.5))[1]
     for name, row in table.iterrows():
         ax.scatter(row["probe_accuracy_lost"], row["domain_gain"], s=80)

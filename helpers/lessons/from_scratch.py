@@ -11,12 +11,16 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 from datasets import Dataset
 
-from helpers import adapters, data, evaluation, models, training
+from helpers import data, models
+from helpers.classifier import evaluate, fine_tune_classifier
 from helpers.runtime import Profile
+from helpers.training import TrainConfig
 
 # Published banking77 test accuracy (all 77 intents), for orientation on the plot.
 ANCHORS = {
@@ -67,17 +71,20 @@ def train_classifier(
     """Train one MiniLM classifier and return its test accuracy, per-step losses and costs (JSON-ready)."""
     labels = train_set.features["label"].names
     model, tok = models.load_classifier(labels, pretrained=pretrained)
-    if head_only:
-        adapters.freeze_all_but_head(model)
-    train_tok = data.tokenize(train_set, tok, p.max_length)
-    test_tok = data.tokenize(test_set, tok, p.max_length)
-    config = training.TrainConfig(
+    config = TrainConfig(
         learning_rate=learning_rate, max_steps=steps, batch_size=p.batch_size, seed=seed, progress=progress
     )
-    history = training.train(model, train_tok, config, tokenizer=tok)
-    scores = evaluation.evaluate_classifier(model, test_tok, tok)
-    trainable, total = adapters.count_parameters(model)
-    mean_tokens = float(np.mean([len(ids) for ids in train_tok["input_ids"]]))
+    run = fine_tune_classifier(
+        train_set,
+        config,
+        method="head-only" if head_only else "full",
+        model=model,
+        tokenizer=tok,
+        max_length=p.max_length,
+    )
+    scores = evaluate(run, test_set)
+    history = run.history
+    mean_tokens = float(np.mean([len(ids) for ids in run.train_data["input_ids"]]))
     return {
         "start": "pre-trained" if pretrained else "random init",
         "head_only": head_only,
@@ -90,8 +97,8 @@ def train_classifier(
         "examples_seen": history.examples_seen,
         "tokens_seen": round(history.examples_seen * mean_tokens),
         "seconds": history.train_seconds,
-        "params_trained": trainable,
-        "params_total": total,
+        "params_trained": run.trainable,
+        "params_total": run.total,
         "losses": [r["loss"] for r in history.train],
     }
 
@@ -134,9 +141,6 @@ def smallest_size_reaching(runs: Sequence[dict], start: str, target: float) -> f
 
 def plot_sweep(runs: Sequence[dict], ax=None, anchors: dict | None = None):
     """Test accuracy vs examples per intent, one line per starting point, published anchors marked."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
     ax = ax if ax is not None else plt.subplots(figsize=(7, 4))[1]
     frame = sweep_frame(runs)
     sns.lineplot(data=frame[~frame["head_only"]], x="per_class", y="accuracy", hue="start", marker="o", ax=ax)
@@ -158,8 +162,6 @@ def plot_sweep(runs: Sequence[dict], ax=None, anchors: dict | None = None):
 
 def plot_curves(runs: Sequence[dict], size, ax=None, smooth: int = 5):
     """Training loss per step at ``size`` examples per intent, one line per starting point."""
-    import matplotlib.pyplot as plt
-
     ax = ax if ax is not None else plt.subplots(figsize=(7, 4))[1]
     for r in runs:
         if r["size"] == size and not r["head_only"]:

@@ -15,8 +15,11 @@ import pandas as pd
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from helpers import adapters, data, lm, models, training
+from helpers import adapters, data, lm, models
+from helpers.chat import fine_tune_chat
+from helpers.history import History
 from helpers.runtime import Profile
+from helpers.training import TrainConfig
 
 # Public pre-training figures (cited in the notebook; FLOPs use the ~6 x params x tokens rule).
 PRETRAINING = {
@@ -117,12 +120,15 @@ def train_for_seconds(
     batch_size: int,
     seed: int = 0,
     progress: bool = True,
-) -> training.History:
-    """Train ``model`` with helpers.training.train for about ``seconds`` of wall time (steps from a timing probe)."""
-    collate = lm.lm_collator(tokenizer)
-    per_step = seconds_per_step(model, train_set, collate, batch_size) * 1.15  # + optimiser step
+    method: str = "full",
+) -> History:
+    """Fine-tune ``model`` (``method`` 'full', or 'lora' for a peft model) for about ``seconds`` of wall time.
+
+    The number of steps comes from a timing probe of one training step.
+    """
+    per_step = seconds_per_step(model, train_set, lm.lm_collator(tokenizer), batch_size) * 1.15  # + optimiser step
     steps = max(MIN_RACE_STEPS, int(seconds / per_step))  # a floor, so a slow timing probe cannot starve a run
-    config = training.TrainConfig(
+    config = TrainConfig(
         learning_rate=learning_rate,
         max_steps=steps,
         batch_size=batch_size,
@@ -130,7 +136,7 @@ def train_for_seconds(
         seed=seed,
         progress=progress,
     )
-    return training.train(model, train_set, config, collate_fn=collate)
+    return fine_tune_chat(train_set, config, method=method, model=model, tokenizer=tokenizer).history
 
 
 def race(s: LMSettings, seed: int = 0, progress: bool = True) -> tuple[dict, dict]:
@@ -141,10 +147,11 @@ def race(s: LMSettings, seed: int = 0, progress: bool = True) -> tuple[dict, dic
     heldout = lm.text_examples(heldout_texts, tok, s.max_length)
     results = {"base SmolLM2 (no tuning)": _row(chat, None, lm.perplexity(chat, heldout, tok), train_set)}
     built = {"from scratch": tiny_llama(tok, seed=seed), "SmolLM2 + LoRA": adapters.add_lora(chat, rank=8)}
-    lrs = {"from scratch": s.lr_scratch, "SmolLM2 + LoRA": s.lr_lora}
+    plans = {"from scratch": ("full", s.lr_scratch), "SmolLM2 + LoRA": ("lora", s.lr_lora)}
     for name, model in built.items():
         print(f"{name}: training for ~{s.seconds:.0f} s")
-        history = train_for_seconds(model, train_set, tok, s.seconds, lrs[name], s.batch_size, seed, progress)
+        method, lr = plans[name]
+        history = train_for_seconds(model, train_set, tok, s.seconds, lr, s.batch_size, seed, progress, method)
         results[name] = _row(model, history, lm.perplexity(model, heldout, tok), train_set)
     return results, {**built, "tokenizer": tok, "heldout_texts": heldout_texts}
 

@@ -1,5 +1,5 @@
 """Instruction tuning for a brand voice and a JSON format: the Northwind Bank data, SFT conversations,
-format and voice checks, similarity to references, and one call that trains the voice adapter.
+format and voice checks, similarity to references, and the voice adapter's training settings.
 
 The voice rules (data/brand_voice/README.md) are checked by code, so "sounds like us" becomes a number.
 """
@@ -14,7 +14,14 @@ from typing import Any
 
 import pandas as pd
 
-from helpers.data import DATA_DIR, read_jsonl
+from helpers.data import read_jsonl
+from helpers.generation import generate
+from helpers.lm import IGNORE_INDEX, chat_examples
+from helpers.models import load_embedder
+from helpers.paths import DATA_DIR
+from helpers.prompting import token_f1, word_tokens
+from helpers.runtime import profile as active_profile
+from helpers.training import TrainConfig
 
 BRAND_VOICE_DIR = DATA_DIR / "brand_voice"
 GREETING = "Hi, thanks for writing to Northwind Bank."
@@ -108,25 +115,9 @@ def check_json(text: str, intent: str | None = None) -> dict[str, bool]:
 
 
 # --- similarity -----------------------------------------------------------------------
-def _tokens(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9]+", text.lower())
-
-
-def token_f1(prediction: str, reference_text: str) -> float:
-    """Word-overlap F1 between a prediction and a reference (SQuAD style, lower-cased, 0..1)."""
-    pred, ref = _tokens(prediction), _tokens(reference_text)
-    common = sum(min(pred.count(w), ref.count(w)) for w in set(pred))
-    if not pred or not ref or common == 0:
-        return 0.0
-    precision, recall = common / len(pred), common / len(ref)
-    return 2 * precision * recall / (precision + recall)
-
-
 def embedding_cosine(predictions: Sequence[str], references: Sequence[str], embedder=None) -> list[float]:
     """Cosine similarity of each prediction to its reference with a sentence embedder (default: MiniLM)."""
     if embedder is None:
-        from helpers.models import load_embedder
-
         embedder = load_embedder()
     a = embedder.encode(list(predictions), normalize_embeddings=True, convert_to_numpy=True)
     b = embedder.encode(list(references), normalize_embeddings=True, convert_to_numpy=True)
@@ -138,15 +129,8 @@ def generate_answers(
     model, tokenizer, rows: Sequence[dict[str, Any]], task: str, max_new_tokens: int = 64, **decoding
 ) -> list[str]:
     """The model's answers for one task on ``rows`` (greedy unless decoding says otherwise)."""
-    from helpers.generation import generate
-
-    return generate(
-        model,
-        tokenizer,
-        build_conversations(rows, [task], with_answer=False),
-        max_new_tokens=max_new_tokens,
-        **decoding,
-    )
+    conversations = build_conversations(rows, [task], with_answer=False)
+    return generate(model, tokenizer, conversations, max_new_tokens=max_new_tokens, **decoding)
 
 
 def score_answers(rows: Sequence[dict[str, Any]], task: str, answers: Sequence[str], embedder=None) -> pd.DataFrame:
@@ -164,7 +148,7 @@ def score_answers(rows: Sequence[dict[str, Any]], task: str, answers: Sequence[s
                 "reference": ref,
                 **checks,
                 "format_ok": passed,
-                "token_f1": token_f1(answer, ref),
+                "token_f1": token_f1(answer, ref, tokenize=word_tokens),
             }
         )
     frame = pd.DataFrame(records)
@@ -209,11 +193,20 @@ class VoiceSettings:
     batch_size: int = 8
     seed: int = 0
 
+    def train_config(self) -> TrainConfig:
+        """The training loop's settings for the voice adapter (no evaluation, so nothing to restore)."""
+        return TrainConfig(
+            learning_rate=self.learning_rate,
+            max_steps=self.steps,
+            batch_size=self.batch_size,
+            warmup_ratio=0.1,
+            seed=self.seed,
+            restore_best=False,
+        )
+
 
 def voice_settings(profile=None) -> VoiceSettings:
     """The adapter-training sizes for the active profile (steps and tokens per example grow with it)."""
-    from helpers.runtime import profile as active_profile
-
     p = profile or active_profile()
     return VoiceSettings(steps=p.pick(smoke=24, workshop=60, full=300), max_length=p.lm_max_length + 32, batch_size=8)
 
@@ -226,15 +219,11 @@ def sft_dataset(
     assistant_only: bool = True,
 ):
     """Tokenised SFT examples (chat template; prompt tokens masked to -100 when ``assistant_only``)."""
-    from helpers.lm import chat_examples
-
     return chat_examples(build_conversations(rows, tasks), tokenizer, max_length, assistant_only=assistant_only)
 
 
 def masked_labels(example: dict[str, list[int]], tokenizer) -> pd.DataFrame:
     """Token by token: the text piece, its id and its label (-100 = not in the loss)."""
-    from helpers.lm import IGNORE_INDEX
-
     pieces = [tokenizer.decode([i]) for i in example["input_ids"]]
     return pd.DataFrame(
         {
@@ -244,40 +233,3 @@ def masked_labels(example: dict[str, list[int]], tokenizer) -> pd.DataFrame:
             "in_loss": [lab != IGNORE_INDEX for lab in example["labels"]],
         }
     )
-
-
-def train_voice_adapter(
-    model,
-    tokenizer,
-    rows: Sequence[dict[str, Any]] | None = None,
-    settings: VoiceSettings | None = None,
-    tasks: Sequence[str] = TASKS,
-    assistant_only: bool = True,
-    eval_rows: Sequence[dict[str, Any]] | None = None,
-):
-    """Add LoRA to ``model`` and instruction-tune it on the brand-voice data; returns (peft model, History).
-
-    ``rows`` default to the full training split; ``tasks`` picks 'voice', 'json' or both.
-    """
-    from helpers.adapters import add_lora
-    from helpers.lm import lm_collator
-    from helpers.training import TrainConfig, train
-
-    settings = settings or voice_settings()
-    rows = load_brand_voice("train") if rows is None else rows
-    if not rows:
-        raise ValueError("No training rows: pass rows from load_brand_voice('train') (check the intents filter).")
-    data = sft_dataset(rows, tokenizer, tasks, settings.max_length, assistant_only)
-    eval_data = sft_dataset(eval_rows, tokenizer, tasks, settings.max_length) if eval_rows else None
-    peft_model = add_lora(model, rank=settings.rank)
-    config = TrainConfig(
-        learning_rate=settings.learning_rate,
-        max_steps=settings.steps,
-        batch_size=settings.batch_size,
-        warmup_ratio=0.1,
-        seed=settings.seed,
-        eval_every_steps=max(1, settings.steps // 4) if eval_data else None,
-        restore_best=False,
-    )
-    history = train(peft_model, data, config, eval_data, collate_fn=lm_collator(tokenizer))
-    return peft_model, history

@@ -6,6 +6,7 @@ time, memory, size on disk) and to save, reload, merge and switch peft adapters.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import time
 from dataclasses import replace
@@ -13,15 +14,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import DataCollatorWithPadding
+from peft import PeftModel, prepare_model_for_kbit_training
+from safetensors.torch import save_file
+from transformers import AutoModelForCausalLM, BitsAndBytesConfig, DataCollatorWithPadding
 
-from helpers import memory, models
-from helpers.adapters import add_lora, count_parameters, freeze_all_but_head, peft_wrapping
+from helpers import memory, models, paths
+from helpers.adapters import peft_wrapping
+from helpers.chat import fine_tune_chat
+from helpers.classifier import fine_tune_classifier, prepare_classifier
 from helpers.evaluation import classification_metrics, predict_logits
 from helpers.runtime import Profile, seed_everything
-from helpers.training import TrainConfig, train
+from helpers.training import TrainConfig
 
-METHODS = ("head-only", "lora", "full")
 # Each method's own learning rate, tuned on banking77 (few steps, small data): a fresh
 # head and small LoRA matrices need large steps; full fine-tuning moves 22M pre-trained
 # weights and is unstable above ~1e-4.
@@ -33,15 +37,8 @@ def sweep_ranks(p: Profile) -> list[int]:
     return p.pick(smoke=[1, 8], workshop=[1, 8, 64], full=[1, 4, 8, 16, 64])
 
 
-def folder_size_mb(folder: str | Path) -> float:
-    """Total size of the files under ``folder``, in MB."""
-    return sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file()) / 2**20
-
-
 def save_trained(model: torch.nn.Module, folder: str | Path) -> float:
-    """Save what training changed (a peft adapter, or the trainable weights as safetensors); returns MB on disk."""
-    from safetensors.torch import save_file
-
+    """Save what training changed (a peft adapter, or the trainable weights as safetensors); returns MiB on disk."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if hasattr(model, "peft_config"):
@@ -49,19 +46,7 @@ def save_trained(model: torch.nn.Module, folder: str | Path) -> float:
     else:
         state = {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
         save_file(state, str(folder / "trained.safetensors"))
-    return folder_size_mb(folder)
-
-
-def prepare(method: str, labels: list[str], rank: int | None = None, target_modules: list[str] | None = None):
-    """(model, tokenizer): MiniLM set up for ``method`` ('head-only', 'lora' or 'full')."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}.")
-    model, tokenizer = models.load_classifier(labels)
-    if method == "head-only":
-        freeze_all_but_head(model)
-    elif method == "lora":
-        model = add_lora(model, rank=rank or 8, target_modules=target_modules)
-    return model, tokenizer
+    return paths.folder_size_mib(folder)
 
 
 def variant_name(method: str, rank: int | None = None) -> str:
@@ -87,13 +72,14 @@ def run_variant(
     """
     config = replace(config, learning_rate={**LEARNING_RATES, **(learning_rates or {})}[method])
     seed_everything(config.seed)  # every variant starts from the same random head
-    model, tokenizer = prepare(method, labels, rank)
-    trainable, total = count_parameters(model)
+    model, tokenizer = models.load_classifier(labels)
+    model = prepare_classifier(model, method, rank=rank or 8)
     first_batch = DataCollatorWithPadding(tokenizer)(
         [train_ds[i] for i in range(min(config.batch_size, len(train_ds)))]
     )
     step = memory.step_memory(model, first_batch)  # on a copy; the model and the RNG are untouched
-    history = train(model, train_ds, config, tokenizer=tokenizer)
+    run = fine_tune_classifier(train_ds, config, method=method, model=model, tokenizer=tokenizer, labels=labels)
+    trainable, total, history = run.trainable, run.total, run.history
     logits, refs = predict_logits(model, test_ds, tokenizer)
     folder = Path(save_dir) / variant_name(method, rank).replace(" ", "_").replace("=", "") if save_dir else None
     size = save_trained(model, folder) if folder else float("nan")
@@ -109,7 +95,7 @@ def run_variant(
         "train_seconds": history.train_seconds,
         "steps": history.steps,
         **step.to_dict(),
-        "saved_mb": size,
+        "saved_mib": size,
         "folder": str(folder) if folder else None,
         "predictions": logits.argmax(-1).tolist(),
         "first_logits": logits[:16].tolist(),
@@ -137,8 +123,6 @@ def compare_methods(
 # --- adapters as files -------------------------------------------------------------
 def load_adapter(folder: str | Path, labels: list[str], adapter_name: str = "default"):
     """A fresh MiniLM base with the saved adapter (and its classifier head) loaded from ``folder``."""
-    from peft import PeftModel
-
     if not (Path(folder) / "adapter_config.json").exists():
         raise FileNotFoundError(f"{folder} holds no adapter_config.json; save one with model.save_pretrained(folder).")
     base, _ = models.load_classifier(labels)
@@ -179,20 +163,13 @@ def qlora_status() -> tuple[bool, str]:
     """(can run, why): QLoRA needs a CUDA GPU and the bitsandbytes package."""
     if not torch.cuda.is_available():
         return False, "no CUDA GPU here: QLoRA's 4-bit kernels (bitsandbytes) run on NVIDIA GPUs."
-    try:
-        import bitsandbytes  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("bitsandbytes") is None:
         return False, "bitsandbytes is not installed (pip install bitsandbytes) so 4-bit loading is unavailable."
     return True, "CUDA and bitsandbytes found."
 
 
 def qlora_run(train_rows, tokenizer, config: TrainConfig, rank: int = 8) -> dict:
     """Load SmolLM2 in 4-bit NF4, add LoRA, train; returns trainable params, seconds and CUDA peak MiB."""
-    from peft import prepare_model_for_kbit_training
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
-
-    from helpers.lm import lm_collator
-
     quant = BitsAndBytesConfig(
         load_in_4bit=True,
         bnb_4bit_quant_type="nf4",
@@ -201,14 +178,14 @@ def qlora_run(train_rows, tokenizer, config: TrainConfig, rank: int = 8) -> dict
     )
     source = models.chat_cache_dir()  # built by load_chat_model() earlier in the notebook
     model = AutoModelForCausalLM.from_pretrained(source, quantization_config=quant, device_map={"": 0})
-    model = add_lora(prepare_model_for_kbit_training(model), rank=rank)
+    model = prepare_model_for_kbit_training(model)
     start = time.perf_counter()
     torch.cuda.reset_peak_memory_stats()
-    history = train(model, train_rows, config, collate_fn=lm_collator(tokenizer))
+    run = fine_tune_chat(train_rows, config, method="lora", model=model, tokenizer=tokenizer, rank=rank)
     return {
-        "trainable": count_parameters(model)[0],
-        "final_loss": history.final_loss,
+        "trainable": run.trainable,
+        "final_loss": run.history.final_loss,
         "seconds": time.perf_counter() - start,
-        "peak_mb": torch.cuda.max_memory_allocated() / memory.MIB,
-        "weights_mb": model.get_memory_footprint() / 2**20,
+        "peak_mib": torch.cuda.max_memory_allocated() / paths.MIB,
+        "weights_mib": run.model.get_memory_footprint() / paths.MIB,
     }

@@ -10,13 +10,15 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import pandas as pd
-import torch
 from datasets import Dataset
+from tqdm.auto import tqdm
 
-from helpers import adapters, data, evaluation, models
+from helpers import data, evaluation, models
+from helpers.adapters import set_dropout
+from helpers.classifier import fine_tune_classifier
 from helpers.history import History
 from helpers.runtime import Profile, seed_everything
-from helpers.training import TrainConfig, train
+from helpers.training import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -75,17 +77,6 @@ def load_slice_data(p: Profile, pool_per_class: int, val_per_class: int, seed: i
     return SliceData(intents, tok(pool), tok(validation), tok(test), tokenizer, p.max_length)
 
 
-def set_dropout(model: torch.nn.Module, p: float) -> torch.nn.Module:
-    """Set every dropout layer of ``model`` to probability ``p`` (and record it in the config)."""
-    if not 0 <= p < 1:
-        raise ValueError(f"dropout must be in [0, 1), got {p}.")
-    for module in model.modules():
-        if isinstance(module, torch.nn.Dropout):
-            module.p = p
-    model.config.hidden_dropout_prob = model.config.attention_probs_dropout_prob = p
-    return model
-
-
 def run_slice(
     settings: SliceSettings, sd: SliceData, test_every_eval: bool = False, progress: bool = False
 ) -> dict[str, Any]:
@@ -93,9 +84,7 @@ def run_slice(
     train_set = sd.train_slice(settings.per_class)
     seed_everything(settings.seed)  # the new classification head is drawn at load time: same seed, same head
     net, _ = models.load_classifier(sd.labels)
-    net = set_dropout(net, settings.dropout)
-    if settings.rank is not None:
-        net = adapters.add_lora(net, rank=settings.rank)
+    set_dropout(net, settings.dropout)  # before LoRA wraps the model, as the dropout layers are the encoder's
     steps_per_epoch = math.ceil(len(train_set) / settings.batch_size)
     config = TrainConfig(
         learning_rate=settings.learning_rate,
@@ -109,13 +98,21 @@ def run_slice(
         seed=settings.seed,
         progress=progress,
     )
-    metrics = evaluation.metrics_fn(sd.test, sd.tokenizer) if test_every_eval else None
-    history = train(net, train_set, config, sd.validation, tokenizer=sd.tokenizer, evaluate_fn=metrics)
-    test_accuracy = evaluation.evaluate_classifier(net, sd.test, sd.tokenizer)["accuracy"]
+    run = fine_tune_classifier(
+        train_set,
+        config,
+        method="full" if settings.rank is None else "lora",
+        eval_data=sd.validation,
+        model=net,
+        tokenizer=sd.tokenizer,
+        rank=settings.rank or 8,
+        metrics=False,
+        evaluate_fn=evaluation.metrics_fn(sd.test, sd.tokenizer) if test_every_eval else None,
+    )
     return {
         "settings": asdict(settings),
-        "history": history.to_dict(),
-        "test_accuracy": test_accuracy,
+        "history": run.history.to_dict(),
+        "test_accuracy": evaluation.evaluate_classifier(run.model, sd.test, sd.tokenizer)["accuracy"],
         "train_size": len(train_set),
     }
 
@@ -216,8 +213,6 @@ def run_grid(
 
     Returns {key: {'point', 'history', 'test_accuracy'}}.
     """
-    from tqdm.auto import tqdm
-
     known = {settings_key(run["settings"]): run for run in done}
     results = {}
     for point in tqdm(grid.points(), desc="Grid runs", unit="run"):

@@ -22,12 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers.notebooks import NOTEBOOKS, ROOT
+from helpers.paths import NOTEBOOKS_DIR, build_dir, project_root
 
 pytestmark = pytest.mark.browser
 
 CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
-OUT = ROOT / "build" / "browser"
+ROOT = project_root()  # the checkout: JupyterLab serves it
+OUT = build_dir() / "browser"
 RUN_ALL_TIMEOUT_S = 1200  # per notebook, as for the headless runs (helpers.notebooks.execute_notebook)
 OFFLINE = {
     "HF_HUB_OFFLINE": "1",
@@ -156,7 +157,7 @@ def browser():
 
 def run_all(lab: Lab, browser, notebook: str):
     """Open a copy of ``notebook`` in JupyterLab, Run All from the menu, wait for the kernel; return (page, seconds)."""
-    shutil.copy(NOTEBOOKS / notebook, OUT / "notebooks" / notebook)
+    shutil.copy(NOTEBOOKS_DIR / notebook, OUT / "notebooks" / notebook)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     # A workspace of its own: JupyterLab would otherwise reopen (and start a kernel for) the previous notebook.
     page.goto(
@@ -220,7 +221,8 @@ def finish(lab: Lab, page, notebook: str, seconds: float, since: int) -> None:
 
 
 def test_overfitting_explorer_redraws_on_every_slider(lab, browser):
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    # Playwright is optional (requirements-browser.txt): imported only where the browser runs.
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: PLC0415
 
     since = lab.log.stat().st_size
     page, seconds = run_all(lab, browser, "05_overfitting_and_forgetting.ipynb")
