@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from helpers.finetune import finetune_classifier
+import torch
+
+from helpers.finetune import CHECKPOINT_EVERY_STEPS, RunStopped, finetune_classifier
 from helpers.notebooks import execute_notebook, notebook_paths, write_summary
 
 
@@ -56,7 +58,7 @@ def finetune(args: argparse.Namespace) -> int:
             checkpoint_every=args.checkpoint_every,
         )
     except KeyboardInterrupt as err:
-        if getattr(err, "resumable", False):
+        if isinstance(err, RunStopped) and err.resumable:
             print(f"{err}; to continue, run: {_resume_command(args.argv)}", file=sys.stderr)
         else:
             print("Stopped before training began; nothing was written.", file=sys.stderr)
@@ -64,7 +66,7 @@ def finetune(args: argparse.Namespace) -> int:
     except Exception as err:  # a person reads this, not a program: one line, no traceback
         if os.environ.get("WORKBOOK_TRACEBACK") == "1":
             raise
-        known = isinstance(err, (ValueError, OSError, ModuleNotFoundError)) or type(err).__name__ == "OutOfMemoryError"
+        known = isinstance(err, (ValueError, OSError, ModuleNotFoundError, torch.OutOfMemoryError))
         said = _cli_words(str(err))
         print(
             f"error: {said}"
@@ -140,9 +142,9 @@ def _add_finetune_parser(sub) -> None:
     ft.add_argument(
         "--checkpoint-every",
         type=int,
-        default=50,
+        default=CHECKPOINT_EVERY_STEPS,
         metavar="STEPS",
-        help="optimiser steps between checkpoints (also one at every epoch end; default 50)",
+        help=f"optimiser steps between checkpoints (also one at every epoch end; default {CHECKPOINT_EVERY_STEPS})",
     )
     ft.set_defaults(func=finetune)
 

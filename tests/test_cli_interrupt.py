@@ -6,6 +6,7 @@ it runs, and the ``--resume`` command it prints ends with the same model metrics
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import signal
 import subprocess
@@ -22,7 +23,24 @@ from test_resume import LABELS, LOSS_TOLERANCE, ROOT, make_tiny_model, subproces
 from helpers.cli import main
 from helpers.data import BANKING77_DIR
 
-STEPS = 800  # about 8 s of training on the tiny model: time enough to interrupt it after two refused runs
+STEPS = 800  # about 8 s of training on the tiny model when nothing slows it down
+# The interrupted worker sleeps at every optimiser step (patched in at start-up through sitecustomize, so the
+# command line it prints stays the one it was run with): on any machine there is time to try two refused runs
+# before the Ctrl-C, and the numbers do not change. The resumed and the straight runs are not slowed.
+SLOW_STEP = """
+import time
+import torch
+
+_step = torch.optim.AdamW.step
+
+
+def _slow_step(self, *args, **kwargs):
+    time.sleep(0.05)
+    return _step(self, *args, **kwargs)
+
+
+torch.optim.AdamW.step = _slow_step
+"""
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +90,23 @@ def checkpoint_step(out: Path) -> int:
         return -1
 
 
+def slow_env(folder: Path) -> dict[str, str]:
+    """subprocess_env() for a worker whose optimiser steps each take 50 ms longer."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(SLOW_STEP)
+    env = subprocess_env()
+    return {**env, "PYTHONPATH": f"{folder}{os.pathsep}{env['PYTHONPATH']}"}
+
+
 def test_ctrl_c_stops_cleanly_and_resume_matches_an_uninterrupted_run(files, tmp_path, capsys):
     out = tmp_path / "run"
     worker = subprocess.Popen(
-        command(files, out), cwd=ROOT, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command(files, out),
+        cwd=ROOT,
+        env=slow_env(tmp_path / "slow"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.time() + 180
     while checkpoint_step(out) < 5 and worker.poll() is None and time.time() < deadline:
