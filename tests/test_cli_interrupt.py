@@ -23,23 +23,28 @@ from test_resume import LABELS, LOSS_TOLERANCE, ROOT, make_tiny_model, subproces
 from helpers.cli import main
 from helpers.data import BANKING77_DIR
 
-STEPS = 800  # about 8 s of training on the tiny model when nothing slows it down
-# The interrupted worker sleeps at every optimiser step (patched in at start-up through sitecustomize, so the
-# command line it prints stays the one it was run with): on any machine there is time to try two refused runs
-# before the Ctrl-C, and the numbers do not change. The resumed and the straight runs are not slowed.
-SLOW_STEP = """
+STEPS = 800  # about 8 s of training on the tiny model
+# The interrupted worker holds before its 6th optimiser step (after the checkpoint at step 5) for as long as a
+# hold file exists: patched in at start-up through sitecustomize, so the command line it prints stays the one it
+# was run with, and the numbers do not change. The test removes the file after its Ctrl-C, so on any machine the
+# signal arrives mid-run. The resumed and the straight runs are not held.
+HOLD_AT_STEP_6 = """
+import os
 import time
+
 import torch
 
-_step = torch.optim.AdamW.step
+_step, _calls = torch.optim.AdamW.step, [0]
 
 
-def _slow_step(self, *args, **kwargs):
-    time.sleep(0.05)
+def _held_step(self, *args, **kwargs):
+    _calls[0] += 1
+    while _calls[0] > 5 and os.path.exists(os.environ["WORKBOOK_TEST_HOLD"]):
+        time.sleep(0.05)
     return _step(self, *args, **kwargs)
 
 
-torch.optim.AdamW.step = _slow_step
+torch.optim.AdamW.step = _held_step
 """
 
 
@@ -90,12 +95,13 @@ def checkpoint_step(out: Path) -> int:
         return -1
 
 
-def slow_env(folder: Path) -> dict[str, str]:
-    """subprocess_env() for a worker whose optimiser steps each take 50 ms longer."""
+def held_env(folder: Path) -> dict[str, str]:
+    """subprocess_env() for a worker that waits before its 6th optimiser step while ``folder/hold`` exists."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "sitecustomize.py").write_text(SLOW_STEP)
+    (folder / "sitecustomize.py").write_text(HOLD_AT_STEP_6)
+    (folder / "hold").touch()
     env = subprocess_env()
-    return {**env, "PYTHONPATH": f"{folder}{os.pathsep}{env['PYTHONPATH']}"}
+    return {**env, "PYTHONPATH": f"{folder}{os.pathsep}{env['PYTHONPATH']}", "WORKBOOK_TEST_HOLD": str(folder / "hold")}
 
 
 def test_ctrl_c_stops_cleanly_and_resume_matches_an_uninterrupted_run(files, tmp_path, capsys):
@@ -103,7 +109,7 @@ def test_ctrl_c_stops_cleanly_and_resume_matches_an_uninterrupted_run(files, tmp
     worker = subprocess.Popen(
         command(files, out),
         cwd=ROOT,
-        env=slow_env(tmp_path / "slow"),
+        env=held_env(tmp_path / "held"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -119,12 +125,13 @@ def test_ctrl_c_stops_cleanly_and_resume_matches_an_uninterrupted_run(files, tmp
     assert f"Another run (process {worker.pid})" in capsys.readouterr().err
 
     worker.send_signal(signal.SIGINT)
+    (tmp_path / "held" / "hold").unlink()  # the held step finishes; the Ctrl-C is read at its end
     _, err = worker.communicate(timeout=120)
     last = err.strip().splitlines()[-1]
     assert worker.returncode == 130, err[-3000:]
     assert "Traceback" not in err and last.startswith("Stopped at step "), err[-3000:]
     stopped_at = int(last.split()[3])
-    assert 5 <= stopped_at < STEPS and f"of {STEPS} (checkpoint saved); to continue, run: " in last
+    assert stopped_at == 6 and f"of {STEPS} (checkpoint saved); to continue, run: " in last
     assert checkpoint_step(out) == stopped_at  # saved at the step boundary where it stopped
 
     resume = shlex.split(last.split("to continue, run: ", 1)[1])
