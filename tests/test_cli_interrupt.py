@@ -75,8 +75,8 @@ def checkpoint_step(out: Path) -> int:
 
 
 def _default_ctrl_c() -> None:
-    # As a terminal starts a command: Ctrl-C at its default. Some tests leave SIGINT ignored in this process at
-    # the C level (seen in one random order), and a child would inherit that and never see the signal.
+    # As a terminal starts a command: Ctrl-C at its default. A shell starts a background job (`make test &`)
+    # with SIGINT ignored, pytest then runs with it ignored, and a child inherits that and never sees the signal.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
