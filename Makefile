@@ -6,11 +6,13 @@ STAMP := $(VENV)/.installed
 PROFILE ?= $(or $(WORKBOOK_PROFILE),workshop)
 # Nothing may reach the Hugging Face hub at run time.
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1
+# Unit tests train in fp32 on every CPU (WORKBOOK_PRECISION=no pins what "auto" means), so their numbers do not
+# depend on whether the machine has native bf16; tests/test_precision.py covers "auto" with the CPU flags mocked.
 # Unit tests run in a random order (pytest-randomly); replay one with `make unit SEED=<the printed seed>`.
 ifndef SEED
 SEED := $(shell $(PYTHON) -c "import random; print(random.randrange(10**6))")
 endif
-UNIT = $(OFFLINE) WORKBOOK_CACHE=off $(1)/python -m pytest -m "not notebook and not browser" -q -p randomly --randomly-seed=$(SEED)
+UNIT = $(OFFLINE) WORKBOOK_CACHE=off WORKBOOK_PRECISION=no $(1)/python -m pytest -m "not notebook and not browser" -q -p randomly --randomly-seed=$(SEED)
 LATEST := .venv-latest
 
 .PHONY: install run test unit lint test-latest test-browser notebooks lab clean

@@ -45,8 +45,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="smoke", choices=["smoke", "workshop", "full"])
     parser.add_argument("--top", type=int, default=3, help="slowest cells printed per notebook")
+    parser.add_argument("--build", type=Path, default=build_dir(), help="the folder holding <profile>/*.ipynb")
+    parser.add_argument("--name", default=None, help="results file name (default cell-times-<profile>)")
     args = parser.parse_args(argv)
-    folder = build_dir() / args.profile
+    folder = args.build / args.profile
     paths = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
     if not paths:
         raise SystemExit(f"No executed notebooks in {folder}; run `make test` (smoke) or `make run` first.")
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{name}: {total:.0f} s in cells; slowest: "
             + "; ".join(f"cell {r['cell']} {r['seconds']:.0f} s ({r['first_line'][:50]})" for r in slowest)
         )
-    save(f"cell-times-{args.profile}", {"profile": args.profile, "notebooks": notebooks})
+    save(args.name or f"cell-times-{args.profile}", {"profile": args.profile, "notebooks": notebooks})
 
 
 if __name__ == "__main__":

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 import time
 from pathlib import Path
 
 import torch
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from helpers import precision
+
+# $WORKBOOK_BENCH_RESULTS sends results elsewhere (a rehearsal at toy sizes must not replace measured numbers).
+RESULTS = Path(os.environ.get("WORKBOOK_BENCH_RESULTS") or Path(__file__).resolve().parent / "results")
 
 
 def cpu_model() -> str:
@@ -33,6 +37,17 @@ def cpu_features() -> list[str]:
     return [name for name, has in checks.items() if has()]
 
 
+def commit() -> str:
+    """The short git commit of the code being measured, with "+changes" when the tree has uncommitted edits."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True)
+    except OSError:
+        return "unknown"
+    return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "") if head.returncode == 0 else "unknown"
+
+
 def machine() -> dict:
     """What the numbers were measured on."""
     return {
@@ -41,6 +56,7 @@ def machine() -> dict:
         "cpu_model": cpu_model(),
         "cpu_features": cpu_features(),
         "torch_threads": torch.get_num_threads(),
+        "auto_precision": precision.resolve("auto", precision.accelerator_device_type()).reason,
         "platform": platform.platform(terse=True),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "torch": torch.__version__,
@@ -52,6 +68,6 @@ def save(name: str, payload: dict) -> Path:
     """Write bench/results/<name>.json with the machine description added."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps({"machine": machine(), **payload}, indent=1))
+    path.write_text(json.dumps({"machine": machine(), "commit": commit(), **payload}, indent=1))
     print(f"wrote {path}")
     return path

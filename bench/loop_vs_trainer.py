@@ -2,7 +2,9 @@
 
 Same data (banking77, profile intents), batch size, steps, learning rate,
 precision and dynamic padding; several repetitions of each, interleaved.
-    python -m bench.loop_vs_trainer [--steps 60] [--reps 3]
+    python -m bench.loop_vs_trainer [--steps 60] [--reps 3] [--per-class 4]
+On a GPU it also reports model FLOPs utilisation (MFU): 6 x non-embedding parameters x real tokens per second,
+over the GPU's dense bf16 peak.
 """
 
 from __future__ import annotations
@@ -12,12 +14,31 @@ import statistics
 import tempfile
 import time
 
+import torch
 from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
 from bench.common import save
-from helpers import data, models, runtime
+from helpers import data, models, precision, runtime
 from helpers.classifier import fine_tune_classifier
 from helpers.training import TrainConfig
+
+# Dense bf16 peak TFLOP/s (vendor data sheets, without sparsity), by a name fragment of torch's device name.
+PEAK_BF16_TFLOPS = {"H200": 989, "H100": 989, "A100": 312, "L40S": 362, "L4": 121, "A10G": 70, "A10": 125, "T4": 65}
+
+
+def gpu_peak_flops() -> float | None:
+    """The GPU's dense bf16 peak in FLOP/s from PEAK_BF16_TFLOPS, or None (no GPU, or one not in the table)."""
+    if not torch.cuda.is_available():
+        return None
+    name = torch.cuda.get_device_name(0)
+    return next((t * 1e12 for key, t in PEAK_BF16_TFLOPS.items() if key in name), None)
+
+
+def flops_per_token(labels) -> float:
+    """Training FLOPs per token of the MiniLM classifier: 6 x its non-embedding parameters (Kaplan et al. 2020)."""
+    model, _ = models.load_classifier(labels)
+    embedding = sum(p.numel() for n, p in model.named_parameters() if "embeddings" in n)
+    return 6.0 * (sum(p.numel() for p in model.parameters()) - embedding)
 
 
 def workbook_loop(train_tok, labels, steps: int, batch: int) -> float:
@@ -46,6 +67,7 @@ def hf_trainer(train_tok, labels, steps: int, batch: int) -> float:
             disable_tqdm=True,
             seed=0,
             dataloader_num_workers=0,
+            bf16=precision.resolve("auto", precision.accelerator_device_type()).mode == "bf16",  # as our "auto"
         )
         trainer = Trainer(model=model, args=args, train_dataset=train_tok, data_collator=DataCollatorWithPadding(tok))
         start = time.perf_counter()
@@ -59,9 +81,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--per-class", type=int, default=None, help="training examples per intent (default: all)")
     args = parser.parse_args()
     runtime.setup_notebook()
-    train = data.load_banking77("train", per_class=None, seed=0)
+    train = data.load_banking77("train", per_class=args.per_class, seed=0)
     labels = train.features["label"].names
     _, tok = models.load_classifier(labels)
     train_tok = data.tokenize(train, tok, 64)
@@ -83,6 +106,11 @@ def main() -> None:
         for name, s in runs.items()
     }
     ratio = summary["workbook loop"]["examples_per_s"]["median"] / summary["HF Trainer"]["examples_per_s"]["median"]
+    tokens_per_example = sum(map(len, train_tok["input_ids"])) / len(train_tok)  # real tokens, padding not counted
+    peak, per_token = gpu_peak_flops(), flops_per_token(labels)
+    for s in summary.values():
+        flops = s["examples_per_s"]["median"] * tokens_per_example * per_token
+        s["model_tflops"], s["mfu"] = flops / 1e12, (flops / peak if peak else None)
     save(
         "loop_vs_trainer",
         {
@@ -92,6 +120,8 @@ def main() -> None:
             "max_length": 64,
             "runs": summary,
             "ratio_workbook_over_trainer": ratio,
+            "tokens_per_example": tokens_per_example,
+            "gpu_peak_tflops": peak / 1e12 if peak else None,
         },
     )
 

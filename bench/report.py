@@ -60,6 +60,14 @@ def runtime_table() -> str:
     return "\n".join(lines)
 
 
+def ab_section() -> str:
+    """The interleaved before/after runs kept in bench/results/ab-*.txt, verbatim."""
+    files = sorted(RESULTS.glob("ab-*.txt"))
+    if not files:
+        return "None kept yet."
+    return "\n".join(f"\n`{f.name}`:\n\n```\n{f.read_text().strip()}\n```" for f in files)
+
+
 def make_test_line() -> str:
     """One sentence: how long `make test` took from a fresh clone, and whether it passed."""
     r = _load("make_test")
@@ -160,6 +168,62 @@ def chat_section() -> str:
     return "\n".join(lines) + f"\n\n{_machine(r['machine'])}."
 
 
+def precision_section() -> str:
+    """Markdown: bf16 against fp32 on the measuring machine, and banking77 accuracy trained each way."""
+    r = _load("precision_speed")
+    if not r:
+        return "Not measured yet: run `python -m bench.precision_speed`."
+    modes = [m for m in ("fp32", "bf16") if any(m in row for row in r["rows"].values())]
+    lines = ["| measure | " + " | ".join(modes) + (" | bf16 speed-up |" if len(modes) == 2 else " |")]
+    lines.append("|---|" + "---|" * (len(modes) + (len(modes) == 2)))
+    for name, row in r["rows"].items():
+        cells = [f"{row[m]:.3g}" for m in modes]
+        if len(modes) == 2:
+            faster = row["fp32"] / row["bf16"] if "(s)" in name else row["bf16"] / row["fp32"]
+            cells.append(f"{faster:.2f}x")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    acc = r.get("banking77_10_intents")
+    if acc:
+        lines += ["", "banking77, 10 intents, MiniLM trained 3 epochs on all their training examples:", ""]
+        lines += [
+            f"- {m}: test accuracy {a['accuracy']:.1%} (95% CI {a['low']:.1%} to {a['high']:.1%}), "
+            f"{a['train_seconds']:.0f} s of training, {a['test_examples']} test queries"
+            for m, a in acc.items()
+        ]
+        d = r.get("bf16_minus_fp32")
+        if d:
+            lines.append(
+                f"- bf16 minus fp32 on the same test queries: {d['estimate']:+.1%} "
+                f"(95% CI {d['low']:+.1%} to {d['high']:+.1%})"
+            )
+    return "\n".join(lines) + f"\n\n`auto` chose: {r['auto']}. {_machine(r['machine'])}."
+
+
+def cpu_line() -> str:
+    """One sentence for the README: why run times differ by CPU, from the precision measurement."""
+    r = _load("precision_speed")
+    if not r:
+        return "Run times depend on the CPU; `python -m bench.precision_speed` measures bf16 against fp32 on yours."
+    m, rows = r["machine"], r["rows"]
+    ratios = [
+        f"{name.rsplit(' (', 1)[0]}: {row['fp32'] / row['bf16']:.2f}x"
+        for name, row in rows.items()
+        if name.endswith("(s)") and "bf16" in row
+    ]
+    measured = (
+        f" bf16 ran this many times as fast as fp32: {'; '.join(ratios)}. So "
+        '`mixed_precision="auto"` probes each run\'s own first step and trains in bf16 only where it measures '
+        "clearly faster."
+        if ratios
+        else ""
+    )
+    return (
+        f"Run times depend on the CPU (each row's machine is named above). On {m.get('cpu_model', 'a CPU')} with "
+        f"{', '.join(m.get('cpu_features', [])) or 'no AVX2'}, measured {m['date']}:{measured} A CPU with AVX2 only (no AVX-512 BF16, "
+        "no AMX) trains in fp32, since bf16 is emulated there, and takes longer; docs/benchmarks.md has the table."
+    )
+
+
 def main() -> None:
     """Write docs/benchmarks.md and refresh the README's run-time table."""
     gpu = next((r["machine"] for r in map(_load, ("notebooks-full", "quality")) if r and r["machine"].get("gpu")), None)
@@ -181,6 +245,13 @@ Every number here is written by a script in `bench/` into `bench/results/*.json`
 
 {make_test_line()}
 
+### Before and after the speed work (`bench/ab_notebooks.sh`)
+
+Run times on these 2-core virtual machines drift within a day: the same commit ran notebook 04 about a third slower
+in the afternoon (the runs below) than in the morning (`bench/results/notebooks-smoke-fc489dd.json`). So a
+before/after comparison runs the two commits interleaved, in one sitting.
+{ab_section()}
+
 ## Quality against published numbers (`bench/quality.py`)
 
 {quality_section()}
@@ -188,6 +259,10 @@ Every number here is written by a script in `bench/` into `bench/results/*.json`
 ## The training loop against the Hugging Face Trainer (`bench/loop_vs_trainer.py`)
 
 {loop_section()}
+
+## bf16 against fp32 on this CPU (`bench/precision_speed.py`)
+
+{precision_section()}
 
 ## Chat model throughput (`bench/chat_throughput.py`)
 
@@ -202,6 +277,8 @@ Every number here is written by a script in `bench/` into `bench/results/*.json`
     block = (
         "<!-- runtimes:start -->\n"
         + runtime_table()
+        + "\n\n"
+        + cpu_line()
         + "\n\n"
         + make_test_line()
         + "\n\n"

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from accelerate import Accelerator
 from safetensors.torch import load_file, save_file
@@ -44,6 +45,7 @@ class RunState:
     collate_fn: Callable
     eval_loader: DataLoader | None
     evaluate_fn: Callable[[torch.nn.Module], dict[str, float]] | None
+    compute_metrics: Callable[[np.ndarray, np.ndarray], dict[str, float]] | None = None  # (logits, labels) -> metrics
     total_steps: int
     history: History
     batch_size: int  # examples per micro-batch: halved after an out-of-memory error
@@ -113,11 +115,18 @@ class RunState:
         record: dict[str, float] = {}
         if self.eval_loader is not None:
             total, count = torch.zeros((), device=self.acc.device), torch.zeros((), device=self.acc.device)
+            seen: list[tuple[torch.Tensor, torch.Tensor]] = []  # (logits, labels) when metrics want them
             for batch in self.eval_loader:
                 n = len(batch["labels"])
-                total += self.model(**batch).loss.float() * n
+                out = self.model(**batch)
+                total += out.loss.float() * n
                 count += n
+                if self.compute_metrics is not None:  # the same pass gives the metrics: no second run over the data
+                    seen.append(self.acc.gather_for_metrics((out.logits.float(), batch["labels"])))
             record["eval_loss"] = (self.acc.reduce(total, "sum") / self.acc.reduce(count, "sum")).item()
+            if seen:
+                logits, labels = (torch.cat(parts).cpu().numpy() for parts in zip(*seen, strict=True))
+                record.update(self.compute_metrics(logits, labels))
         if self.evaluate_fn is not None:
             record.update(self.evaluate_fn(self.acc.unwrap_model(self.model)))
         self.model.train()

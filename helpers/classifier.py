@@ -18,7 +18,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from helpers.adapters import add_lora, count_parameters, freeze_all_but_head
 from helpers.data import tokenize
-from helpers.evaluation import evaluate_classifier, metrics_fn
+from helpers.evaluation import evaluate_classifier, logits_metrics
 from helpers.history import History
 from helpers.models import load_classifier
 from helpers.runtime import seed_everything
@@ -131,9 +131,17 @@ def fine_tune_classifier(
         net = WeightedLossClassifier(net, class_weights)
     train_tok = _tokenised(train_data, tokenizer, max_length)
     eval_tok = None if eval_data is None else _tokenised(eval_data, tokenizer, max_length)
-    if evaluate_fn is None and metrics and eval_tok is not None:
-        evaluate_fn = metrics_fn(eval_tok, tokenizer)
-    history = train(net, train_tok, config, eval_tok, tokenizer=tokenizer, evaluate_fn=evaluate_fn, resume=resume)
+    compute = logits_metrics if evaluate_fn is None and metrics and eval_tok is not None else None
+    history = train(
+        net,
+        train_tok,
+        config,
+        eval_tok,
+        tokenizer=tokenizer,
+        evaluate_fn=evaluate_fn,
+        compute_metrics=compute,
+        resume=resume,
+    )
     trainable, total = count_parameters(net)
     return FineTuned(net, tokenizer, history, trainable, total, train_tok, eval_tok, names, max_length)
 

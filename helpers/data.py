@@ -44,7 +44,7 @@ def load_banking77(
     if unknown:
         raise ValueError(f"Unknown banking77 intents {unknown}; see helpers.data.banking77_intents() for the 77 names.")
     frame = frame[frame["label"].isin(names)]
-    return _to_dataset(frame, names, per_class, seed)
+    return _to_dataset(frame, names, per_class, seed, split=split)
 
 
 def load_text_classification(
@@ -117,13 +117,25 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     return [row for _, row in jsonl_rows(path.read_text(encoding="utf-8-sig"), path)]
 
 
-def _to_dataset(frame: pd.DataFrame, names: list[str], per_class: int | None, seed: int) -> Dataset:
+def _to_dataset(
+    frame: pd.DataFrame, names: list[str], per_class: int | None, seed: int, split: str | None = None
+) -> Dataset:
     frame = frame.sample(frac=1.0, random_state=seed)  # shuffle, so head() below is a random sample
     if per_class is not None:
         frame = frame.groupby("label", sort=False).head(per_class)
     frame = frame.reset_index(drop=True)
     features = Features({"text": Value("string"), "label": ClassLabel(names=names)})
-    return Dataset.from_dict({"text": frame["text"].tolist(), "label": frame["label"].tolist()}, features=features)
+    rows = {"text": frame["text"].tolist(), "label": frame["label"].tolist()}
+    return Dataset.from_dict(rows, features=features, split=split)  # the split name follows every select and map
+
+
+def refuse_test_split(dataset) -> None:
+    """Raise if ``dataset`` is a test split: monitoring training, and every choice, belong to a validation split."""
+    if dataset is not None and str(getattr(dataset, "split", None)) == "test":
+        raise ValueError(
+            "This is the test split: monitor training on a validation split instead (for example "
+            "helpers.data.stratified_split(train_set, 0.2)) and score the test set once, at the end."
+        )
 
 
 def stratified_split(dataset: Dataset, test_size: float = 0.2, seed: int = 0) -> tuple[Dataset, Dataset]:

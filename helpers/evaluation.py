@@ -47,6 +47,11 @@ def classification_metrics(predictions, references) -> dict[str, float]:
     return out
 
 
+def logits_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Accuracy and macro-F1 from a classifier's logits (N, C): a ``compute_metrics`` for train()."""
+    return classification_metrics(np.asarray(logits).argmax(-1), labels)
+
+
 def evaluate_classifier(model, dataset, tokenizer, batch_size: int = 64) -> dict[str, float]:
     """Accuracy and macro-F1 of ``model`` on a tokenised dataset."""
     logits, labels = predict_logits(model, dataset, tokenizer, batch_size)

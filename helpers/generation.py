@@ -35,21 +35,26 @@ def generate(
     was_training = model.training
     model.eval()
     torch.manual_seed(seed)
-    replies: list[str] = []
+    prompts = [tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in conversations]
+    # Prompts of similar length share a batch, so little of each batch is padding; replies return in input order.
+    order = sorted(range(len(prompts)), key=lambda i: len(tokenizer(prompts[i], add_special_tokens=False).input_ids))
+    sampling = (
+        dict(do_sample=True, temperature=temperature, top_p=top_p)
+        if do_sample
+        else dict(do_sample=False, temperature=None, top_p=None, top_k=None)
+    )
+    replies: list[str] = [""] * len(prompts)
     try:
-        starts = range(0, len(conversations), batch_size)
+        starts = range(0, len(prompts), batch_size)
         for start in tqdm(starts, desc="Generating", disable=not progress):
-            chunk = conversations[start : start + batch_size]
-            prompts = [tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in chunk]
-            enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
-            sampling = (
-                dict(do_sample=True, temperature=temperature, top_p=top_p)
-                if do_sample
-                else dict(do_sample=False, temperature=None, top_p=None, top_k=None)
+            chunk = order[start : start + batch_size]
+            enc = tokenizer([prompts[i] for i in chunk], return_tensors="pt", padding=True, add_special_tokens=False)
+            out = model.generate(
+                **enc.to(device), max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id, **sampling
             )
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id, **sampling)
-            new_tokens = out[:, enc["input_ids"].shape[1] :]
-            replies += [t.strip() for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+            texts = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+            for i, text in zip(chunk, texts, strict=True):
+                replies[i] = text.strip()
     finally:
         tokenizer.padding_side = side
         model.train(was_training)

@@ -25,6 +25,7 @@ class History:
     restored_step: int | None = None  # step whose weights the model ended with, if not the last
     stopped_early: bool = False
     train_seconds: float = 0.0
+    precision: dict[str, str] = field(default_factory=dict)  # {"mode": "no"|"bf16"|..., "reason": why}
 
     def log_train(self, step: int, epoch: int, loss: float, lr: float, examples: int) -> None:
         """Record one optimiser step."""

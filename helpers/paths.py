@@ -15,6 +15,7 @@ PACKAGE_PARENT = PACKAGE_DIR.parent  # the checkout, or site-packages for an ins
 DATA_DIR = PACKAGE_PARENT / "data"  # banking77, the bank's knowledge base, the probe and brand-voice data
 NOTEBOOKS_DIR = PACKAGE_PARENT / "notebooks"  # the numbered notebooks (a checkout only)
 METRICS_DIR = PACKAGE_DIR / "metrics"  # evaluate metrics shipped with the package
+BENCH_RESULTS_DIR = PACKAGE_PARENT / "bench" / "results"  # measured run times and benchmarks (a checkout only)
 MIB = 2**20  # bytes in a MiB: the unit of every size the workbook reports
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import random
@@ -17,6 +18,7 @@ import transformers
 from transformers.utils import logging as hf_logging
 
 from helpers import models
+from helpers.paths import BENCH_RESULTS_DIR
 
 PROFILES = ("smoke", "workshop", "full")
 T = TypeVar("T")
@@ -156,11 +158,27 @@ def profile_table(p: Profile | None = None) -> dict[str, Any]:
     return asdict(p or profile())
 
 
-def setup_notebook(seed: int = 0) -> Profile:
+def measured_run_times(notebook: str) -> str:
+    """One line: this notebook's measured seconds per profile and the CPU they were measured on (bench/results)."""
+    found = []
+    for name in PROFILES:
+        path = BENCH_RESULTS_DIR / f"notebooks-{name}.json"
+        result = json.loads(path.read_text()) if path.exists() else {"rows": []}
+        row = next((r for r in result["rows"] if r["notebook"].startswith(notebook)), None)
+        if row:
+            m = result["machine"]
+            cpu = f"{m.get('cpu_model', 'CPU')} ({', '.join(m.get('cpu_features', [])) or 'no AVX2'})"
+            found.append(f"{name} {row['seconds'] / 60:.1f} min on {m['cpu_cores']} cores of {cpu}")
+    if not found:
+        return f"{notebook}: no measured run time yet (python -m bench.notebook_times)"
+    return f"measured run time of {notebook}: " + "; ".join(found) + ". Other CPUs differ (README: Hardware)."
+
+
+def setup_notebook(seed: int = 0, notebook: str | None = None) -> Profile:
     """Call once at the top of a notebook: quiet library logs, seaborn theme, seed, and a one-line report.
 
-    Returns the active profile. Prints the seed, profile, device and library
-    versions, so every executed notebook records what it ran with.
+    Returns the active profile. Prints the seed, profile, device and library versions, so every executed notebook
+    records what it ran with, and with ``notebook`` (its number, "07") its measured run times per profile.
     """
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()  # per-file "Loading weights" bars; our own loops keep theirs
@@ -172,4 +190,6 @@ def setup_notebook(seed: int = 0) -> Profile:
         f"profile={active.name} seed={seed} device={pick_device()} torch={torch.__version__} "
         f"transformers={transformers.__version__} datasets={datasets.__version__} python={platform.python_version()}"
     )
+    if notebook:
+        print(measured_run_times(notebook))
     return active

@@ -1,30 +1,28 @@
 """One training loop for every notebook: full, head-only and LoRA fine-tuning alike.
 
-Built on accelerate, so the same code runs on a CPU, one GPU, or several
-processes under ``accelerate launch`` / ``torchrun``. It trains whatever has
-``requires_grad=True``: freezing decides what is learned, not the loop.
-"""
+Built on accelerate, so the same code runs on a CPU, one GPU, or several processes under ``accelerate launch`` /
+``torchrun``. It trains whatever has ``requires_grad=True``: freezing decides what is learned, not the loop."""
 
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmup
 
-from helpers import checkpoint
+from helpers import checkpoint, precision
 from helpers.checkpoint import STATE_FILE as STATE_FILE  # re-exported: callers find it here
 from helpers.checkpoint import RunState
 from helpers.checkpoint import ctrl_c_at_step_end as _ctrl_c_at_step_end  # tests replace it to press Ctrl-C
-from helpers.data import eval_loader
+from helpers.data import eval_loader, refuse_test_split
 from helpers.history import History
 
 
@@ -58,7 +56,7 @@ class TrainConfig:
     restore_best: bool = True  # finish with the weights that had the lowest eval loss
     checkpoint_dir: str | None = None  # where to save a resumable checkpoint (None: no checkpoints)
     checkpoint_every_steps: int | None = None  # None: at every evaluation
-    mixed_precision: str = "auto"  # "no", "bf16", "fp16", or "auto" (bf16 on a GPU that has it)
+    mixed_precision: str = "auto"  # "no", "bf16", "fp16", or "auto": bf16 where native and faster (precision.py)
     seed: int = 0
     progress: bool = True  # show a tqdm bar (main process only)
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes stored with the History
@@ -89,33 +87,37 @@ def train(
     tokenizer=None,
     collate_fn: Callable | None = None,
     evaluate_fn: Callable[[torch.nn.Module], dict[str, float]] | None = None,
+    compute_metrics: Callable[[np.ndarray, np.ndarray], dict[str, float]] | None = None,
     resume: bool = False,
 ) -> History:
     """Train ``model`` in place on a tokenised dataset (rows carry ``labels``) and return its History.
 
-    ``collate_fn`` pads a list of rows into a batch (default: dynamic padding
-    with ``tokenizer``). ``evaluate_fn(model)`` adds metrics such as accuracy to
-    every evaluation. ``resume=True`` continues from ``config.checkpoint_dir``.
+    ``collate_fn`` pads a list of rows into a batch (default: dynamic padding with ``tokenizer``).
+    ``compute_metrics(logits, labels)`` adds metrics such as accuracy from the eval-loss pass itself, as Trainer's
+    does; ``evaluate_fn(model)`` adds metrics that need a pass of their own (generation, another dataset).
+    ``resume=True`` continues from ``config.checkpoint_dir``.
     """
     if not any(p.requires_grad for p in model.parameters()):
         raise ValueError("No parameter of the model requires grad: unfreeze something (or add LoRA) before training.")
+    if len(train_dataset) == 0:
+        raise ValueError("The training set is empty: give train() at least one example.")
     if collate_fn is None:
         if tokenizer is None:
             raise ValueError("Pass tokenizer= (for dynamic padding) or collate_fn= to train().")
         collate_fn = DataCollatorWithPadding(tokenizer)
     checkpoint.check_folder(config.checkpoint_dir)
-    # torchrun on a machine without a GPU: accelerate sets up gloo only when told to use the CPU;
-    # otherwise every process would train alone and all of them would write the checkpoint.
-    cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
-    precision = config.mixed_precision
-    if precision == "auto":
-        precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
-    accelerator = Accelerator(cpu=cpu, mixed_precision=precision, gradient_accumulation_steps=config.grad_accum_steps)
+    refuse_test_split(eval_dataset)
+    sample = collate_fn([train_dataset[i] for i in range(min(config.batch_size, len(train_dataset)))])
+    accelerator, chosen = precision.make_accelerator(config.mixed_precision, config.grad_accum_steps, model, sample)
     set_seed(config.seed)
     run = _start(model, train_dataset, eval_dataset, config, accelerator, collate_fn, evaluate_fn)
-    if resume:
-        checkpoint.load(run, config.checkpoint_dir)
-    return _train_loop(run, config)
+    run.history.precision, run.compute_metrics = {"mode": chosen.mode, "reason": chosen.reason}, compute_metrics
+    try:
+        if resume:
+            checkpoint.load(run, config.checkpoint_dir)
+        return _train_loop(run, config)
+    finally:  # the model leaves as it came: accelerate's autocast wrapper comes off its forward (fp32 inference)
+        accelerator.unwrap_model(run.model, keep_fp32_wrapper=False)
 
 
 def _start(
@@ -190,15 +192,13 @@ def _train_loop(r: RunState, cfg: TrainConfig) -> History:
                 step_loss = acc.reduce(running, "mean").item()  # .item() syncs with the device once per step
                 if not math.isfinite(step_loss):
                     raise TrainingDiverged(
-                        f"Training diverged at step {r.step}: the loss became {step_loss}, most "
-                        f"likely because the learning rate ({cfg.learning_rate:g}) is too high; "
-                        "lower it about 10 times and train again."
+                        f"Training diverged at step {r.step}: the loss became {step_loss}, most likely because the "
+                        f"learning rate ({cfg.learning_rate:g}) is too high; lower it about 10 times and train again."
                     )
                 running.zero_()
                 examples = len(batch["labels"]) * r.grad_accum_steps * acc.num_processes
                 r.history.log_train(r.step, r.epoch, step_loss, r.scheduler.get_last_lr()[0], examples)
-                bar.update(1)
-                bar.set_postfix(loss=f"{step_loss:.3f}")
+                bar.update(1), bar.set_postfix(loss=f"{step_loss:.3f}")
                 _stop_if_asked(r, cfg, ctrl_c)
             if _evaluate_now(r, cfg, "step" if batch is not None else "epoch end"):
                 record = r.evaluate(keep_best=cfg.restore_best)
@@ -242,7 +242,7 @@ def _stop_if_asked(r: RunState, cfg: TrainConfig, ctrl_c: dict[str, bool]) -> No
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
-    # Biases and LayerNorm weights are not decayed (standard BERT/GPT practice).
+    """AdamW's groups: biases and LayerNorm weights are not decayed (standard BERT/GPT practice)."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if p.requires_grad:

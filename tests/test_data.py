@@ -2,8 +2,9 @@ import pytest
 import torch
 from transformers import DataCollatorWithPadding
 
-from helpers import data
-from tests.tiny import tokenizer
+from helpers import data, training
+from helpers.training import TrainConfig
+from tests.tiny import tiny_classifier, tokenizer
 
 
 def test_banking77_full_sizes():
@@ -116,3 +117,20 @@ def test_read_jsonl_reads_objects_and_names_a_broken_line(tmp_path):
         data.read_jsonl(bad)
     with pytest.raises(FileNotFoundError, match="missing.jsonl is missing"):
         data.read_jsonl(tmp_path / "missing.jsonl")
+
+
+def test_the_test_split_cannot_monitor_training():
+    test = data.load_banking77("test", per_class=2, intents=["card_arrival", "pin_blocked"])
+    train, validation = data.stratified_split(
+        data.load_banking77("train", per_class=10, intents=["card_arrival", "pin_blocked"]), 0.2
+    )
+    tok = tokenizer()
+    with pytest.raises(ValueError, match="This is the test split: monitor training on a validation split"):
+        data.refuse_test_split(data.tokenize(test.select([0, 1]), tok, 16))  # the name survives select and map
+    data.refuse_test_split(validation)  # held back from the training data: fine
+    data.refuse_test_split(None)
+    config = TrainConfig(max_steps=1, batch_size=4, progress=False)
+    with pytest.raises(ValueError, match="test split"):
+        training.train(
+            tiny_classifier(), data.tokenize(train, tok, 16), config, data.tokenize(test, tok, 16), tokenizer=tok
+        )

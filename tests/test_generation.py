@@ -35,3 +35,16 @@ def test_generate_is_batched_ordered_and_restores_padding_side():
     assert batched == one_by_one  # left padding makes batching invisible to greedy decoding
     assert tok.padding_side == "right"
     assert model.training  # restored
+
+
+def test_prompts_of_similar_length_share_a_batch_and_replies_keep_input_order():
+    tok = _Tok()
+    model = tiny_causal_lm(tok.inner.vocab_size)
+    texts = ["a much longer question about my card", "fee", "another much longer question about my fee", "card"]
+    convs = [generation.user_message(t) for t in texts]
+    masks, generate = [], model.generate
+    model.generate = lambda **kw: masks.append(kw["attention_mask"]) or generate(**kw)
+    batched = generation.generate(model, tok, convs, max_new_tokens=3, batch_size=2)
+    assert batched == [generation.generate(model, tok, [c], max_new_tokens=3)[0] for c in convs]
+    padding = sum(int((m == 0).sum()) for m in masks[:2])  # the first two calls are the batched run's
+    assert padding <= 2, f"{padding} padding tokens: the short prompts were not batched together"

@@ -7,13 +7,14 @@ import json
 
 import pytest
 import torch
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers import AutoTokenizer, LlamaForCausalLM
 
 from helpers.chat import fine_tune_chat
 from helpers.lessons import instruction_tuning as I
 from helpers.lm import IGNORE_INDEX
 from helpers.models import _cached_smollm
 from helpers.runtime import CORE_INTENTS
+from tests.tiny import tiny_causal_lm
 
 GOOD = "\n".join(
     [I.GREETING, "I'm sorry your card is late.", "Next step: open Cards > Track delivery in the app.", I.SIGN_OFF]
@@ -28,17 +29,7 @@ def tokenizer():
 
 
 def tiny_lm(vocab_size: int) -> LlamaForCausalLM:
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-    )
-    return LlamaForCausalLM(config)
+    return tiny_causal_lm(vocab_size, hidden=16, layers=1, max_positions=256)
 
 
 def test_data_splits_are_disjoint_and_follow_their_own_rules():

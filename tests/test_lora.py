@@ -7,26 +7,17 @@ import copy
 import pytest
 import torch
 from torch import nn
-from transformers import BertConfig, BertForSequenceClassification
+from transformers import BertForSequenceClassification
 
 from helpers.adapters import add_lora, count_parameters
 from helpers.lora import LoRALinear, copy_lora_weights, inject_lora, lora_state, merge_lora
+from tests.tiny import tiny_classifier
 
 TARGETS = ["query", "value"]
 
 
 def tiny_bert(seed: int = 0) -> BertForSequenceClassification:
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=100,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=32,
-        num_labels=3,
-    )
-    return BertForSequenceClassification(config).eval()
+    return tiny_classifier(n_labels=3, seed=seed, vocab_size=100, max_positions=32).eval()
 
 
 def batch(seed: int = 1) -> dict[str, torch.Tensor]:

@@ -7,24 +7,15 @@ import importlib.util
 import torch
 from datasets import ClassLabel, Dataset, Features, Value
 from peft import PeftModel
-from transformers import BertConfig, BertForSequenceClassification
+from transformers import BertForSequenceClassification
 
 from helpers.adapters import add_lora, peft_wrapping
 from helpers.lessons import lora_and_peft as pt
+from tests.tiny import tiny_classifier
 
 
 def tiny_bert() -> BertForSequenceClassification:
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=100,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=32,
-        num_labels=2,
-    )
-    return BertForSequenceClassification(config).eval()
+    return tiny_classifier(n_labels=2, vocab_size=100, max_positions=32).eval()
 
 
 def test_saved_adapter_is_small_and_reloads(tmp_path):

@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, DataCollatorWithPadding
 
-from helpers.data import load_banking77, tokenize
+from helpers.data import load_banking77, stratified_split, tokenize
 from helpers.models import load_classifier, minilm_dir
 from helpers.runtime import seed_everything
 from helpers.training import TrainConfig, train
@@ -54,10 +54,10 @@ def make_tiny_model(folder: Path, dropout: float = 0.1) -> Path:
 
 
 def tiny_data(tokenizer, per_class: int = 16):
-    """(train, eval) tokenised banking77 subsets over LABELS: 64 and 32 examples, 16 tokens."""
-    train = load_banking77("train", per_class=per_class, intents=LABELS)
-    test = load_banking77("test", per_class=8, intents=LABELS)
-    return tokenize(train, tokenizer, 16), tokenize(test, tokenizer, 16)
+    """(train, validation) tokenised banking77 training subsets over LABELS: 64 and 32 examples, 16 tokens."""
+    pool = load_banking77("train", per_class=per_class + 8, intents=LABELS)
+    train, validation = stratified_split(pool, test_size=8 * len(LABELS))
+    return tokenize(train, tokenizer, 16), tokenize(validation, tokenizer, 16)
 
 
 def run_tiny(

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 
@@ -47,3 +49,14 @@ def test_environment_report_lists_models_and_profile(monkeypatch):
     assert report["profile"] == "smoke"  # the active profile, not a default
     assert set(report["models"]) == {"all-MiniLM-L6-v2", "SmolLM2-135M-Instruct"}
     assert report["device"] in ("cpu", "cuda", "mps") and report["torch"] == torch.__version__
+
+
+def test_measured_run_times_name_the_profile_and_the_cpu(tmp_path, monkeypatch):
+    monkeypatch.setattr(runtime, "BENCH_RESULTS_DIR", tmp_path)
+    assert "no measured run time yet" in runtime.measured_run_times("07")
+    machine = {"cpu_cores": 2, "cpu_model": "Example CPU", "cpu_features": ["AVX2", "AMX"]}
+    rows = [{"notebook": "07_evaluation_and_shipping.ipynb", "seconds": 90.0, "ok": True}]
+    (tmp_path / "notebooks-smoke.json").write_text(json.dumps({"machine": machine, "rows": rows}))
+    line = runtime.measured_run_times("07")
+    assert "smoke 1.5 min on 2 cores of Example CPU (AVX2, AMX)" in line and "workshop" not in line
+    assert "no measured run time yet" in runtime.measured_run_times("06")

@@ -174,6 +174,32 @@ def test_evaluate_fn_without_eval_dataset_logs_metrics():
     assert all(r["accuracy"] == 0.5 and "eval_loss" not in r for r in h.evals)
 
 
+def test_compute_metrics_reads_the_eval_loss_pass_once_in_dataset_order():
+    tok = tokenizer()
+    ds = data.tokenize(two_class_dataset(), tok, 16)
+    model, seen, forwards = tiny_classifier(), [], []
+    forward = model.forward
+    model.forward = lambda **kw: forwards.append(model.training) or forward(**kw)
+
+    def metrics(logits, labels):
+        seen.append((logits.shape, labels.tolist()))
+        return evaluation.logits_metrics(logits, labels)
+
+    config = training.TrainConfig(epochs=2, batch_size=8, restore_best=False, progress=False)
+    h = training.train(model, ds, config, eval_dataset=ds, tokenizer=tok, compute_metrics=metrics)
+    assert [r["step"] for r in h.evals] == [4, 8]
+    assert seen == [((32, 2), ds["labels"])] * 2  # every eval row, in dataset order
+    assert forwards.count(False) == 2 * 4  # one pass of 4 eval batches per evaluation, not two
+    assert h.evals[-1]["accuracy"] == evaluation.evaluate_classifier(model, ds, tok)["accuracy"]
+
+
+def test_an_empty_training_set_is_refused():
+    tok = tokenizer()
+    empty = data.tokenize(two_class_dataset(), tok, 16).select([])
+    with pytest.raises(ValueError, match="training set is empty"):
+        training.train(tiny_classifier(), empty, training.TrainConfig(progress=False), tokenizer=tok)
+
+
 # --- out of memory: the micro-batch halves, in a loop, until a step fits ------------------------------------
 def _fails_above(model, limit: int, depths: list[int], after: int = 0):
     """Make ``model`` raise CUDA's out-of-memory error on training micro-batches over ``limit`` examples (once

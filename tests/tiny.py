@@ -19,32 +19,36 @@ def tokenizer():
     return AutoTokenizer.from_pretrained(models.minilm_dir())
 
 
-def tiny_classifier(n_labels: int = 2, seed: int = 0) -> BertForSequenceClassification:
-    """A 2-layer, 32-wide BERT classifier with MiniLM's vocabulary."""
+def tiny_classifier(
+    n_labels: int = 2, seed: int = 0, vocab_size: int = 30522, max_positions: int = 64
+) -> BertForSequenceClassification:
+    """A 2-layer, 32-wide BERT classifier (MiniLM's vocabulary by default), its weights drawn from ``seed``."""
     torch.manual_seed(seed)
     config = BertConfig(
-        vocab_size=30522,
+        vocab_size=vocab_size,
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
         num_labels=n_labels,
-        max_position_embeddings=64,
+        max_position_embeddings=max_positions,
     )
     return BertForSequenceClassification(config)
 
 
-def tiny_causal_lm(vocab_size: int, seed: int = 0) -> LlamaForCausalLM:
-    """A 2-layer, 32-wide Llama causal LM."""
+def tiny_causal_lm(
+    vocab_size: int, seed: int = 0, hidden: int = 32, layers: int = 2, max_positions: int = 128
+) -> LlamaForCausalLM:
+    """A small Llama causal LM (``layers`` layers, ``hidden`` wide), its weights drawn from ``seed``."""
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=vocab_size,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
         num_attention_heads=2,
         num_key_value_heads=2,
-        max_position_embeddings=128,
+        max_position_embeddings=max_positions,
     )
     return LlamaForCausalLM(config)
 

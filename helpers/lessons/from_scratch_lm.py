@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from helpers import adapters, data, lm, models
+from helpers import adapters, data, lm, models, precision
 from helpers.chat import fine_tune_chat
 from helpers.history import History
 from helpers.runtime import Profile
@@ -96,13 +96,17 @@ def tiny_llama(
 
 
 def seconds_per_step(model: torch.nn.Module, dataset, collate_fn, batch_size: int, probes: int = 3) -> float:
-    """Median seconds of one forward+backward pass on a batch (gradients are cleared afterwards)."""
+    """Median seconds of one forward+backward pass on a batch, in the precision training will use ("auto")."""
     batch = collate_fn([dataset[i] for i in range(min(batch_size, len(dataset)))])
     model.train()
+    device = next(model.parameters()).device.type
+    bf16 = precision.resolve("auto", device, model, batch).mode == "bf16"  # as train() will choose for this run
     times = []
     for _ in range(probes + 1):  # the first pass warms up kernels and allocators
         start = time.perf_counter()
-        model(**batch).loss.backward()
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
+            loss = model(**batch).loss
+        loss.backward()
         times.append(time.perf_counter() - start)
     model.zero_grad(set_to_none=True)
     return float(sorted(times[1:])[len(times[1:]) // 2])

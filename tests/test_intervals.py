@@ -1,0 +1,50 @@
+"""intervals: bootstrap intervals agree with the textbook interval for a proportion and tell noise from a gap."""
+
+import math
+
+import numpy as np
+import pytest
+
+from helpers import intervals
+
+
+def wilson(right: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval for a proportion, the textbook answer the bootstrap should agree with."""
+    p = right / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+@pytest.mark.parametrize("right, n", [(90, 100), (300, 400), (50, 100)])
+def test_accuracy_interval_matches_the_wilson_interval(right, n):
+    predictions = np.array([1] * right + [0] * (n - right))
+    interval = intervals.accuracy_interval(predictions, np.ones(n))
+    low, high = wilson(right, n)
+    assert interval.estimate == pytest.approx(right / n)
+    assert interval.low == pytest.approx(low, abs=0.015) and interval.high == pytest.approx(high, abs=0.015)
+    assert interval.low < interval.estimate < interval.high
+
+
+def test_a_wider_test_set_gives_a_narrower_interval():
+    small = intervals.mean_interval([1] * 80 + [0] * 20)
+    large = intervals.mean_interval([1] * 800 + [0] * 200)
+    assert (large.high - large.low) < 0.5 * (small.high - small.low)
+
+
+def test_paired_difference_tells_a_gap_from_noise():
+    rng = np.random.default_rng(0)
+    a = rng.random(300) < 0.9
+    gap = intervals.paired_difference(a, a & (rng.random(300) < 0.8))  # b drops a fifth of a's right answers
+    noise = intervals.paired_difference(a, np.roll(a, 1))  # same accuracy, other examples
+    assert gap.excludes_zero and gap.low > 0
+    assert not noise.excludes_zero
+
+
+def test_constant_scores_and_mistakes():
+    assert intervals.mean_interval([1, 1, 1]) == intervals.Interval(1.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="empty"):
+        intervals.mean_interval([])
+    with pytest.raises(ValueError, match="same examples"):
+        intervals.paired_difference([1, 0], [1])
+    assert str(intervals.Interval(0.9, 0.85, 0.95)) == "90.0% (95% CI 85.0% to 95.0%)"
