@@ -219,7 +219,8 @@ def cpu_line() -> str:
     )
     return (
         f"Run times depend on the CPU (each row's machine is named above). On {m.get('cpu_model', 'a CPU')} with "
-        f"{', '.join(m.get('cpu_features', [])) or 'no AVX2'}, measured {m['date']}:{measured} A CPU with AVX2 only (no AVX-512 BF16, "
+        f"{', '.join(m.get('cpu_features', [])) or 'no AVX2'}, measured {m['date']}:{measured} "
+        "A CPU with AVX2 only (no AVX-512 BF16, "
         "no AMX) trains in fp32, since bf16 is emulated there, and takes longer; docs/benchmarks.md has the table."
     )
 

@@ -4,9 +4,9 @@ On a GPU with bf16 (Ampere and later) bf16 autocast is the standard choice. On a
 the work. Intel CPUs with AMX or AVX-512 BF16 multiply bf16 natively: on one, a MiniLM step of 32 x 64 tokens ran
 1.8x as fast in bf16, but short runs of small dynamically padded batches (a new batch shape at most steps) lost: a
 12-step SmolLM2 LoRA run on short chats took 23.5 s in bf16 and 21.6 s in fp32 (bench/precision_speed.py). On a CPU
-with AVX2 only, bf16 is emulated and a step took 22x longer. So "auto" asks the CPU what it has and, where it has native bf16 and a
-micro-batch of at least MIN_PROBE_TOKENS tokens, times this run's own first batch both ways (once per kind of run in
-a process) and keeps fp32 unless bf16 wins clearly.
+with AVX2 only, bf16 is emulated and a step took 22x longer. So "auto" asks the CPU what it has and, where it has
+native bf16 and a micro-batch of at least MIN_PROBE_TOKENS tokens, times this run's own first batch both ways (once
+per kind of run in a process) and keeps fp32 unless bf16 wins clearly.
 """
 
 from __future__ import annotations
