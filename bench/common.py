@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from helpers import precision
+from helpers import precision, runtime
 
 # $WORKBOOK_BENCH_RESULTS sends results elsewhere (a rehearsal at toy sizes must not replace measured numbers).
 RESULTS = Path(os.environ.get("WORKBOOK_BENCH_RESULTS") or Path(__file__).resolve().parent / "results")
@@ -56,7 +56,7 @@ def machine() -> dict:
         "cpu_model": cpu_model(),
         "cpu_features": cpu_features(),
         "torch_threads": torch.get_num_threads(),
-        "auto_precision": precision.resolve("auto", precision.accelerator_device_type()).reason,
+        "auto_precision": precision.resolve("auto", runtime.pick_device().type).reason,
         "platform": platform.platform(terse=True),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "torch": torch.__version__,

@@ -67,7 +67,7 @@ def hf_trainer(train_tok, labels, steps: int, batch: int) -> float:
             disable_tqdm=True,
             seed=0,
             dataloader_num_workers=0,
-            bf16=precision.resolve("auto", precision.accelerator_device_type()).mode == "bf16",  # as our "auto"
+            bf16=precision.resolve("auto", runtime.pick_device().type).mode == "bf16",  # as our "auto"
         )
         trainer = Trainer(model=model, args=args, train_dataset=train_tok, data_collator=DataCollatorWithPadding(tok))
         start = time.perf_counter()

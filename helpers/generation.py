@@ -36,8 +36,9 @@ def generate(
     model.eval()
     torch.manual_seed(seed)
     prompts = [tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in conversations]
+    ids = tokenizer(prompts, add_special_tokens=False)["input_ids"] if prompts else []  # once; padded per batch
     # Prompts of similar length share a batch, so little of each batch is padding; replies return in input order.
-    order = sorted(range(len(prompts)), key=lambda i: len(tokenizer(prompts[i], add_special_tokens=False).input_ids))
+    order = sorted(range(len(prompts)), key=lambda i: len(ids[i]))
     sampling = (
         dict(do_sample=True, temperature=temperature, top_p=top_p)
         if do_sample
@@ -48,7 +49,7 @@ def generate(
         starts = range(0, len(prompts), batch_size)
         for start in tqdm(starts, desc="Generating", disable=not progress):
             chunk = order[start : start + batch_size]
-            enc = tokenizer([prompts[i] for i in chunk], return_tensors="pt", padding=True, add_special_tokens=False)
+            enc = tokenizer.pad({"input_ids": [ids[i] for i in chunk]}, return_tensors="pt")
             out = model.generate(
                 **enc.to(device), max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id, **sampling
             )

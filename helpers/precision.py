@@ -20,6 +20,8 @@ import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 
+from helpers import runtime
+
 MIN_SPEEDUP = 1.15  # bf16 must beat fp32 by this factor on the probe, so noise never picks it
 # Below this many tokens per micro-batch a CPU run stays in fp32 without probing: such runs gained nothing from bf16
 # in the notebooks (module docstring), and a probe costs about four steps (bench/precision_speed.py).
@@ -67,14 +69,6 @@ def step_speedup(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> floa
         model.train(was_training)
         torch.set_rng_state(rng)
     return fp32 / bf16
-
-
-def accelerator_device_type() -> str:
-    """Where accelerate trains by default: 'cuda' if there is one, else 'mps' (Apple), else 'cpu'."""
-    if torch.cuda.is_available():
-        return "cuda"
-    mps = getattr(torch.backends, "mps", None)
-    return "mps" if mps is not None and mps.is_available() else "cpu"
 
 
 def resolve(requested: str, device_type: str, model=None, batch: dict | None = None) -> PrecisionChoice:
@@ -135,6 +129,6 @@ def make_accelerator(
     """(Accelerator, choice) for one training run in the precision ``requested`` resolves to on this machine."""
     # torchrun without a GPU: accelerate sets up gloo only when told to use the CPU (else each process trains alone).
     cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
-    chosen = resolve(requested, "cpu" if cpu else accelerator_device_type(), model, batch)
+    chosen = resolve(requested, "cpu" if cpu else runtime.pick_device().type, model, batch)
     AcceleratorState._reset_state()  # accelerate keeps one precision per process; each run may choose its own
     return Accelerator(cpu=cpu, mixed_precision=chosen.mode, gradient_accumulation_steps=grad_accum_steps), chosen

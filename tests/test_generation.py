@@ -17,6 +17,10 @@ class _Tok:
         self.inner.padding_side = self.padding_side
         return self.inner(texts, return_token_type_ids=False, **kwargs)  # a decoder takes no segment ids
 
+    def pad(self, features, **kwargs):
+        self.inner.padding_side = self.padding_side
+        return self.inner.pad(features, **kwargs)
+
     def batch_decode(self, ids, skip_special_tokens):
         return self.inner.batch_decode(ids, skip_special_tokens=skip_special_tokens)
 

@@ -8,7 +8,7 @@ import torch
 from accelerate import Accelerator
 from transformers import DataCollatorWithPadding
 
-from helpers import data, precision, training
+from helpers import data, precision, runtime, training
 from tests.tiny import tiny_classifier, tokenizer, two_class_dataset
 
 
@@ -116,7 +116,7 @@ def test_resolve_keeps_an_explicit_choice_and_reads_the_environment_for_auto(mon
 
 @pytest.mark.parametrize("speedup, mode", [(2.0, "bf16"), (1.0, "no")])
 def test_train_uses_and_records_what_auto_chose(monkeypatch, speedup, mode):
-    monkeypatch.setattr(precision, "accelerator_device_type", lambda: "cpu")
+    monkeypatch.setattr(runtime, "pick_device", lambda: torch.device("cpu"))
     probes = mock_cpu(monkeypatch, amx=True, avx512_bf16=True, speedup=speedup)
     seen = []
     monkeypatch.setattr(precision, "Accelerator", lambda **kw: seen.append(kw["mixed_precision"]) or Accelerator(**kw))
