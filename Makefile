@@ -15,7 +15,7 @@ endif
 UNIT = $(OFFLINE) WORKBOOK_CACHE=off WORKBOOK_PRECISION=no $(1)/python -m pytest -m "not notebook and not browser" -q -p randomly --randomly-seed=$(SEED)
 LATEST := .venv-latest
 
-.PHONY: install run test unit lint test-latest test-browser notebooks lab clean
+.PHONY: install run test unit lint test-latest test-browser notebooks lab exercises clean
 
 install: $(STAMP)
 
@@ -70,8 +70,11 @@ test-browser: install $(BROWSER_STAMP)  ## Run All and move every widget of 05 a
 		{ echo "make test-browser needs the chromium browser; install it with: apt-get install chromium"; exit 1; }
 	$(OFFLINE) $(BIN)/python -m pytest tests/browser -m browser -p no:randomly -q -rA --durations=0
 
-lab: install  ## JupyterLab on notebooks/ with the package importable
-	$(OFFLINE) $(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
+exercises: install  ## write the learner copies into exercises/ (solutions blanked; a copy you edited is kept)
+	$(BIN)/python -m helpers exercises --out exercises $(if $(FORCE),--force)
+
+lab: exercises  ## JupyterLab on the learner copies in exercises/ (the complete notebooks/ are the solutions)
+	$(OFFLINE) $(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) exercises/
 
 clean:
 	rm -rf build .pytest_cache

@@ -13,6 +13,7 @@ from typing import NoReturn
 import torch
 
 from helpers.finetune import CHECKPOINT_EVERY_STEPS, RunStopped, finetune_classifier
+from helpers.learner_copies import write_learner_copies
 from helpers.notebooks import execute_notebook, notebook_paths, write_summary
 
 
@@ -34,6 +35,19 @@ def run_notebooks(args: argparse.Namespace) -> int:
     print(table.read_text())
     print(f"Executed notebooks and HTML are in {out}/")
     return 0 if all(r["ok"] for r in results) else 1
+
+
+def exercises(args: argparse.Namespace) -> int:
+    """Write the learner copies of the notebooks into args.out; a copy the learner edited is kept."""
+    try:
+        done = write_learner_copies(notebook_paths(), Path(args.out), force=args.force)
+    except ValueError as err:  # a notebook whose exercise lacks its starting point or check
+        print(f"Could not write the learner copies: {err}", file=sys.stderr)
+        return 1
+    for name, what in done.items():
+        print(f"{name}: {what}")
+    print(f"Learner copies are in {args.out}/; the complete notebooks in notebooks/ are the solutions.")
+    return 0
 
 
 def finetune(args: argparse.Namespace) -> int:
@@ -159,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--pattern", default="*.ipynb", help="which notebooks, e.g. '0[0-2]*.ipynb'")
     run.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
     run.set_defaults(func=run_notebooks)
+    copies = sub.add_parser("exercises", help="write the learner copies (solutions blanked) into a folder")
+    copies.add_argument("--out", default="exercises", help="folder for the learner copies")
+    copies.add_argument("--force", action="store_true", help="replace edited copies (a dated backup is kept)")
+    copies.set_defaults(func=exercises)
     _add_finetune_parser(sub)
     args = parser.parse_args(argv)
     args.argv = argv

@@ -18,6 +18,7 @@ import transformers
 from helpers.data import load_text_classification
 from helpers.history import json_safe
 from helpers.run_folder import RunFolder
+from helpers.shipping import review_sections
 
 
 def load_train_test(
@@ -72,16 +73,20 @@ def write_outputs(
 
 
 def model_card(labels: list[str], metrics: dict[str, Any], facts: dict[str, Any]) -> str:
-    """A short model card in Markdown: what it is, the data, the result, how to load it, its limits."""
+    """A short model card in Markdown: what it is, the data, the result, how to load it, its limits.
+
+    Optional ``facts`` (intended_use, out_of_scope, lineage, slices, memorisation) add a reviewer's sections.
+    """
     method = "full fine-tune" if facts["lora_rank"] is None else f"LoRA rank {facts['lora_rank']} (merged)"
     shown = ", ".join(labels[:20]) + (f", ... ({len(labels)} in all)" if len(labels) > 20 else "")
     skipped = f"\n- Rows labelled {facts['skip_labels']} were left out." if facts["skip_labels"] else ""
+    intended = f"\n## Intended use\n{facts['intended_use']}\n" if facts.get("intended_use") else ""
     return f"""# Text classifier fine-tuned from {facts["model"]}
 
 **Task**: classify a text into one of {len(labels)} labels: {shown}.
 **Method**: {method}, {metrics["steps"]} optimiser steps, learning rate {facts["lr"]}, batch {facts["batch_size"]},
 seed {facts["seed"]}; torch {torch.__version__}, transformers {transformers.__version__}.
-
+{intended}
 ## Data
 - Train: `{facts["train"]}` ({metrics["n_train"]} examples, sha256 `{facts["train_sha256"]}`), text column
   `{facts["text_column"]}`, label column `{facts["label_column"]}`.
@@ -106,7 +111,7 @@ tokenizer = AutoTokenizer.from_pretrained("<this folder>")
 ## Limits
 It knows only these labels and the kind of text in the training file: a text about anything else still gets
 one of them. Check accuracy on fresh data before relying on it, and retrain when the topics change.
-"""
+""" + review_sections(facts)
 
 
 def model_name(model: str | Path | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
@@ -10,8 +11,11 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 from nbconvert import HTMLExporter
 
+from helpers.exercises import NOT_YET
+from helpers.learner_copies import Exercise, find_exercises, learner_source
 from helpers.paths import NOTEBOOKS_DIR
 
 
@@ -20,11 +24,15 @@ def notebook_paths(pattern: str = "*.ipynb") -> list[Path]:
     return sorted(p for p in NOTEBOOKS_DIR.glob(pattern) if p.name[:2].isdigit())
 
 
-def execute_notebook(path: Path, out_dir: Path, profile: str, timeout_s: int = 1200, html: bool = True) -> dict:
+def execute_notebook(
+    path: Path, out_dir: Path, profile: str, timeout_s: int = 1200, html: bool = True, starting_points: bool = False
+) -> dict:
     """Run ``path`` top to bottom with WORKBOOK_PROFILE=``profile``; save the executed copy in out_dir.
 
-    Returns {'notebook', 'profile', 'seconds', 'ok', 'error'}; the executed
-    copy is saved even when a cell fails, so the failing output can be read.
+    With ``starting_points``, the same kernel then runs every exercise from the learner's starting point and
+    requires its check to say "not yet" (see ``check_starting_points``). Returns {'notebook', 'profile',
+    'seconds', 'ok', 'error', 'exercises'}; the executed copy is saved even when a cell fails, so the failing
+    output can be read.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     nb = nbformat.read(path, as_version=4)
@@ -32,13 +40,19 @@ def execute_notebook(path: Path, out_dir: Path, profile: str, timeout_s: int = 1
     client = NotebookClient(
         nb, timeout=timeout_s, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     )
-    start, error = time.perf_counter(), None
+    start, error, checked = time.perf_counter(), None, []
     try:
-        client.execute()
+        client.execute(cleanup_kc=False)  # keep the kernel: the starting points run in it
+        if starting_points:
+            checked = check_starting_points(client, nb, path.name)
+            wrong = [f"{e['name']}: {e['outcome']}" for e in checked if not e["ok"]]
+            error = "exercise checks that do not fail on the starting point: " + "; ".join(wrong) if wrong else None
     except Exception as err:  # a failing cell: keep its output, report it
         error = f"{type(err).__name__}: {str(err)[-2000:]}"
         if not str(err).strip():  # nbclient's own failures can carry no message
             error += "".join(traceback.format_exception(err))[-2000:]
+    finally:
+        client._cleanup_kernel()  # nbclient's own shutdown (what execute() does when it owns the kernel)
     seconds = time.perf_counter() - start
     nbformat.write(nb, out_dir / path.name)
     if html:
@@ -50,7 +64,39 @@ def execute_notebook(path: Path, out_dir: Path, profile: str, timeout_s: int = 1
         "seconds": round(seconds, 1),
         "ok": error is None,
         "error": error,
+        "exercises": checked,
     }
+
+
+def check_starting_points(client: NotebookClient, nb: nbformat.NotebookNode, name: str) -> list[dict]:
+    """In ``client``'s live kernel, run each exercise from its starting point: [{'name', 'ok', 'outcome'}].
+
+    For each exercise, last first (so no later cell sees a starting point): the solution cell with its regions
+    replaced by the starting point, the cells between it and the check, then the check, which must raise an
+    AssertionError saying "not yet" with its hint. Copies of the cells run; ``nb`` keeps the solution's outputs.
+    """
+    results, client.nb = [], copy.deepcopy(nb)  # nbclient writes each cell it runs into client.nb: not into nb
+    try:
+        for exercise in reversed(find_exercises(nb, name)):
+            results.append(_run_from_start(client, nb, exercise))
+    finally:
+        client.nb = nb
+    return results[::-1]
+
+
+def _run_from_start(client: NotebookClient, nb: nbformat.NotebookNode, exercise: Exercise) -> dict:
+    """Run one exercise's cells from its starting point; ok when its check (and only it) says "not yet"."""
+    cells = [copy.deepcopy(nb.cells[i]) for i in range(exercise.solution, exercise.check + 1)]
+    cells[0].source = learner_source(cells[0].source, cells[0].metadata["exercise"]["start"])
+    outcome, ok = "its check passed on the starting point", False
+    try:
+        for offset, cell in enumerate(cells):
+            client.execute_cell(cell, exercise.solution + offset)
+    except CellExecutionError as err:
+        failed_at = exercise.solution + offset
+        ok = err.ename == "AssertionError" and NOT_YET in err.evalue and failed_at == exercise.check
+        outcome = f"cell {failed_at} raised {err.ename}: {err.evalue[:300]}"
+    return {"name": exercise.name, "ok": ok, "outcome": outcome, "experiment": exercise.experiment}
 
 
 def write_summary(results: list[dict], out_dir: Path) -> Path:

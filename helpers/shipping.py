@@ -136,8 +136,49 @@ def predict_in_fresh_process(
         return np.asarray(json.loads(dst.read_text()), dtype=np.float32)
 
 
+# What a reviewer asks of a card beyond the basics (Mitchell et al. 2019); ``review_gaps`` lists the missing ones.
+REVIEW_FIELDS = {
+    "intended_use": "intended use",
+    "out_of_scope": "out-of-scope use",
+    "lineage": "training data lineage (source, licence, sha256, redaction)",
+    "slices": "evaluation per slice",
+    "limits": "known limitations",
+    "memorisation": "the memorisation check's result",
+}
+LINEAGE_KEYS = ("source", "licence", "sha256", "redaction")
+
+
+def review_gaps(facts: dict[str, Any]) -> list[str]:
+    """What a reviewer would find missing in ``facts`` (empty list: the card has everything asked for)."""
+    gaps = [what for key, what in REVIEW_FIELDS.items() if not facts.get(key)]
+    for item in facts.get("lineage") or []:
+        gaps += [f"lineage of {item.get('source', '?')}: {k}" for k in LINEAGE_KEYS if not item.get(k)]
+    return gaps
+
+
+def review_sections(f: dict[str, Any]) -> str:
+    """The reviewer's sections, for the facts that carry them (older facts without them render as before)."""
+    parts = []
+    if f.get("out_of_scope"):
+        parts.append(f"## Out-of-scope use\n{f['out_of_scope']}\n")
+    if f.get("lineage"):
+        rows = "\n".join(
+            f"| {d['source']} | {d['licence']} | `{d['sha256']}` | {d['redaction']} |" for d in f["lineage"]
+        )
+        parts.append(f"## Training data lineage\n| file | licence | sha256 | redaction |\n|---|---|---|---|\n{rows}\n")
+    if f.get("slices"):
+        rows = "\n".join(f"| {k} | {v} |" for k, v in f["slices"].items())
+        parts.append(f"## Evaluation per slice (test set)\n| slice | accuracy |\n|---|---|\n{rows}\n")
+    if f.get("memorisation"):
+        parts.append(f"## Memorisation check\n{f['memorisation']}\n")
+    return "\n".join(parts)
+
+
 def model_card(facts: dict[str, Any]) -> str:
-    """A model card in Markdown (intended use, data, metrics, limits, how to load) from measured ``facts``."""
+    """A model card in Markdown (intended use, data, metrics, limits, how to load) from measured ``facts``.
+
+    Optional reviewer fields (``REVIEW_FIELDS``: out_of_scope, lineage, slices, memorisation) add their sections.
+    """
     f = facts
     rows = "\n".join(f"| {k} | {v} |" for k, v in f["metrics"].items())
     limits = "\n".join(f"- {item}" for item in f["limits"])
@@ -158,6 +199,7 @@ Trained with the workbook profile `{f["profile"]}` in {f["train_seconds"]:.0f} s
 |---|---|
 {rows}
 
+{review_sections(f)}
 ## Limits
 {limits}
 

@@ -329,3 +329,19 @@ def test_real_process_exits_nonzero_without_traceback(tmp_path):
 def test_run_notebooks_is_still_there(capsys):
     assert main(["run-notebooks", "--pattern", "no_such_notebook*"]) == 1
     assert "No notebooks match" in capsys.readouterr().err
+
+
+def test_the_cli_card_adds_a_reviewers_sections_only_when_given():
+    from helpers import finetune_files  # noqa: PLC0415
+
+    facts = dict(lora_rank=None, skip_labels=None, model="m", lr=1e-4, batch_size=8, seed=0, text_column="text")
+    facts |= dict(label_column="label", train="train.csv", test="test.csv", train_sha256="aa", test_sha256="bb")
+    metrics = dict(steps=3, n_train=4, n_test=2, max_length=32, truncated_train=0, truncated_test=0)
+    metrics |= dict(accuracy=0.5, macro_f1=0.4)
+    plain = finetune_files.model_card(["a", "b"], metrics, facts)
+    assert "## Intended use" not in plain and "## Memorisation check" not in plain
+    extra = dict(intended_use="Route tickets.", out_of_scope="Credit decisions.", memorisation="No canary exposed.")
+    card = finetune_files.model_card(["a", "b"], metrics, facts | extra)
+    assert card.startswith(plain.split("\n## Data")[0].split("\n")[0])
+    assert "## Intended use\nRoute tickets." in card and "## Out-of-scope use\nCredit decisions." in card
+    assert "## Memorisation check\nNo canary exposed." in card and "sha256 `aa`" in card

@@ -25,6 +25,8 @@ def test_notebooks_are_stored_without_outputs():
 @pytest.mark.parametrize("path", notebook_paths(), ids=lambda p: p.stem)
 def test_notebook_executes(path: Path):
     profile = os.environ.get("WORKBOOK_PROFILE", "smoke")
-    result = execute_notebook(path, build_dir() / profile, profile)
-    print(f"{path.name}: {result['seconds']} s in the {profile} profile")
+    result = execute_notebook(path, build_dir() / profile, profile, starting_points=True)
+    print(f"{path.name}: {result['seconds']} s in the {profile} profile; exercise checks on their starting points:")
+    for exercise in result["exercises"]:
+        print(f"  {exercise['name']}: {exercise['outcome']}")
     assert result["ok"], f"{path.name} failed (executed copy in build/{profile}/):\n{result['error']}"

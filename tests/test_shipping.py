@@ -90,3 +90,25 @@ def test_model_card_uses_the_facts(tmp_path):
 def test_loading_a_folder_not_saved_by_save_classifier_says_so(tmp_path):
     with pytest.raises(FileNotFoundError, match="saved with shipping.save_classifier"):
         shipping.load_saved_classifier(tmp_path)
+
+
+REVIEWED = {
+    "out_of_scope": "Credit decisions.",
+    "lineage": [{"source": "train.csv", "licence": "CC-BY-4.0", "sha256": "ab12", "redaction": "helpers.redaction"}],
+    "slices": {"typos": "81.0% (95% CI 75.0% to 86.0%)"},
+    "memorisation": "No canary above chance.",
+}
+
+
+def test_a_card_without_the_reviewers_fields_is_reported_and_one_with_them_renders_them():
+    basic = {"intended_use": "Route queries.", "limits": ["English only"]}
+    assert set(shipping.review_gaps(basic)) == {
+        shipping.REVIEW_FIELDS[k] for k in ("out_of_scope", "lineage", "slices", "memorisation")
+    }
+    assert shipping.review_gaps(basic | REVIEWED) == []
+    no_hash = basic | REVIEWED | {"lineage": [{"source": "train.csv", "licence": "CC-BY-4.0", "redaction": "none"}]}
+    assert shipping.review_gaps(no_hash) == ["lineage of train.csv: sha256"]
+    text = shipping.review_sections(REVIEWED)
+    assert "## Out-of-scope use\nCredit decisions." in text and "| train.csv | CC-BY-4.0 | `ab12` |" in text
+    assert "| typos | 81.0%" in text and "## Memorisation check\nNo canary above chance." in text
+    assert shipping.review_sections({}) == ""  # older facts render as before
