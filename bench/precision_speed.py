@@ -1,9 +1,10 @@
 """bf16 against fp32 on this machine: training step time for MiniLM and SmolLM2 LoRA, greedy generation speed,
 and banking77 accuracy (10 intents, all their training data) with bootstrap intervals, trained each way.
 
-    python -m bench.precision_speed [--steps 10]
-Writes bench/results/precision_speed.json. On a CPU without native bf16 the bf16 rows are skipped: emulated bf16
-is many times slower there (that is why ``mixed_precision="auto"`` never picks it on such a CPU).
+    python -m bench.precision_speed [--steps 10] [--name precision_speed-amd-epyc]
+Writes bench/results/<name>.json (one file per measured CPU; bench/report.py renders each). On a CPU without
+native bf16 the bf16 rows are skipped: emulated bf16 is many times slower there (that is why
+``mixed_precision="auto"`` never picks it on such a CPU).
 """
 
 from __future__ import annotations
@@ -95,9 +96,10 @@ def banking77_accuracy(mode: str) -> dict:
 
 
 def main() -> None:
-    """Measure each row in fp32 and (where native) bf16; write bench/results/precision_speed.json."""
+    """Measure each row in fp32 and (where native) bf16; write bench/results/<--name>.json."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--name", default="precision_speed", help="results file name: one per CPU kind")
     parser.add_argument("--skip-accuracy", action="store_true")
     parser.add_argument("--only", default="", help="measure only the rows whose name holds this text; keep the rest")
     args = parser.parse_args()
@@ -116,7 +118,7 @@ def main() -> None:
         rows[name] = {m: round(measure(m), 3) for m in modes}
         print(name, rows[name], flush=True)
     result = {"native_bf16": what if native else None, "auto": precision.resolve("auto", "cpu").reason, "rows": rows}
-    old = RESULTS / "precision_speed.json"
+    old = RESULTS / f"{args.name}.json"
     if args.skip_accuracy and old.exists():  # keep what was measured before and not measured now
         kept = json.loads(old.read_text())
         result.update({k: kept[k] for k in ("banking77_10_intents", "bf16_minus_fp32") if k in kept})
@@ -130,7 +132,7 @@ def main() -> None:
             a.pop("correct")
         result["banking77_10_intents"] = accuracy
         print(result.get("bf16_minus_fp32"), accuracy, flush=True)
-    save("precision_speed", result)
+    save(args.name, result)
 
 
 if __name__ == "__main__":

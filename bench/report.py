@@ -168,19 +168,22 @@ def chat_section() -> str:
     return "\n".join(lines) + f"\n\n{_machine(r['machine'])}."
 
 
-def precision_section() -> str:
-    """Markdown: bf16 against fp32 on the measuring machine, and banking77 accuracy trained each way."""
-    r = _load("precision_speed")
-    if not r:
-        return "Not measured yet: run `python -m bench.precision_speed`."
+def _precision_results() -> list[dict]:
+    """Every bf16-against-fp32 measurement, one per machine (precision_speed.json, precision_speed-<cpu>.json)."""
+    return [json.loads(p.read_text()) for p in sorted(RESULTS.glob("precision_speed*.json"))]
+
+
+def _speedup(name: str, row: dict) -> float:
+    """How many times as fast bf16 ran as fp32 (seconds rows divide fp32 by bf16, rates the other way)."""
+    return row["fp32"] / row["bf16"] if "(s)" in name else row["bf16"] / row["fp32"]
+
+
+def _precision_table(r: dict) -> str:
     modes = [m for m in ("fp32", "bf16") if any(m in row for row in r["rows"].values())]
     lines = ["| measure | " + " | ".join(modes) + (" | bf16 speed-up |" if len(modes) == 2 else " |")]
     lines.append("|---|" + "---|" * (len(modes) + (len(modes) == 2)))
     for name, row in r["rows"].items():
-        cells = [f"{row[m]:.3g}" for m in modes]
-        if len(modes) == 2:
-            faster = row["fp32"] / row["bf16"] if "(s)" in name else row["bf16"] / row["fp32"]
-            cells.append(f"{faster:.2f}x")
+        cells = [f"{row[m]:.3g}" for m in modes] + ([f"{_speedup(name, row):.2f}x"] if len(modes) == 2 else [])
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     acc = r.get("banking77_10_intents")
     if acc:
@@ -199,29 +202,39 @@ def precision_section() -> str:
     return "\n".join(lines) + f"\n\n`auto` chose: {r['auto']}. {_machine(r['machine'])}."
 
 
-def cpu_line() -> str:
-    """One sentence for the README: why run times differ by CPU, from the precision measurement."""
-    r = _load("precision_speed")
-    if not r:
-        return "Run times depend on the CPU; `python -m bench.precision_speed` measures bf16 against fp32 on yours."
-    m, rows = r["machine"], r["rows"]
-    ratios = [
-        f"{name.rsplit(' (', 1)[0]}: {row['fp32'] / row['bf16']:.2f}x"
-        for name, row in rows.items()
-        if name.endswith("(s)") and "bf16" in row
-    ]
-    measured = (
-        f" bf16 ran this many times as fast as fp32: {'; '.join(ratios)}. So "
-        '`mixed_precision="auto"` probes each run\'s own first step and trains in bf16 only where it measures '
-        "clearly faster."
-        if ratios
-        else ""
+def precision_section() -> str:
+    """Markdown: bf16 against fp32 on each measuring machine, and banking77 accuracy trained each way."""
+    results = _precision_results()
+    if not results:
+        return "Not measured yet: run `python -m bench.precision_speed`."
+    return "\n\n".join(
+        f"### {r['machine']['cpu_model']} ({', '.join(r['machine']['cpu_features'])})\n\n{_precision_table(r)}"
+        for r in results
     )
+
+
+def cpu_line() -> str:
+    """One sentence per measured CPU for the README: why run times differ by CPU, from the precision runs."""
+    results = _precision_results()
+    if not results:
+        return "Run times depend on the CPU; `python -m bench.precision_speed` measures bf16 against fp32 on yours."
+    per_cpu = []
+    for r in results:
+        m = r["machine"]
+        ratios = [
+            f"{name.rsplit(' (', 1)[0]}: {_speedup(name, row):.2f}x" for name, row in r["rows"].items() if "bf16" in row
+        ]
+        per_cpu.append(
+            f"On {m['cpu_model']} with {', '.join(m['cpu_features'])} (measured {m['date']}), bf16 ran this many "
+            f"times as fast as fp32: {'; '.join(ratios)}."
+        )
     return (
-        f"Run times depend on the CPU (each row's machine is named above). On {m.get('cpu_model', 'a CPU')} with "
-        f"{', '.join(m.get('cpu_features', [])) or 'no AVX2'}, measured {m['date']}:{measured} "
-        "A CPU with AVX2 only (no AVX-512 BF16, "
-        "no AMX) trains in fp32, since bf16 is emulated there, and takes longer; docs/benchmarks.md has the table."
+        "Run times depend on the CPU (each row's machine is named above). "
+        + " ".join(per_cpu)
+        + ' So `mixed_precision="auto"` probes each run\'s own first step and trains in bf16 only where it measures '
+        "clearly faster; notebooks 09 and 10 generate with bf16 weights where the CPU has native bf16. A CPU with "
+        "AVX2 only (no AVX-512 BF16, no AMX) trains in fp32, since bf16 is emulated there, and takes longer; "
+        "docs/benchmarks.md has the tables."
     )
 
 
@@ -261,7 +274,7 @@ before/after comparison runs the two commits interleaved, in one sitting.
 
 {loop_section()}
 
-## bf16 against fp32 on this CPU (`bench/precision_speed.py`)
+## bf16 against fp32 by CPU (`bench/precision_speed.py`)
 
 {precision_section()}
 

@@ -13,8 +13,11 @@ from typing import NoReturn
 import torch
 
 from helpers.finetune import CHECKPOINT_EVERY_STEPS, RunStopped, finetune_classifier
+from helpers.finetune_files import load_predictor
+from helpers.finetune_methods import FEW_SHOT_BELOW, METHODS
 from helpers.learner_copies import write_learner_copies
 from helpers.notebooks import execute_notebook, notebook_paths, write_summary
+from helpers.tables import read_table
 
 
 def run_notebooks(args: argparse.Namespace) -> int:
@@ -52,6 +55,9 @@ def exercises(args: argparse.Namespace) -> int:
 
 def finetune(args: argparse.Namespace) -> int:
     """Fine-tune a classifier on the user's files; a mistake prints one line and exits 1, Ctrl-C exits 130."""
+    if args.full and args.method not in ("auto", "full"):
+        print(f"error: --full asks for --method full, not --method {args.method}; pass one of them.", file=sys.stderr)
+        return 1
     try:
         finetune_classifier(
             args.train,
@@ -61,7 +67,8 @@ def finetune(args: argparse.Namespace) -> int:
             args.output,
             epochs=args.epochs,
             lr=args.lr,
-            lora_rank=None if args.full else args.lora_rank,
+            lora_rank=args.lora_rank,
+            method="full" if args.full else args.method,
             max_steps=args.max_steps,
             model=args.model,
             batch_size=args.batch_size,
@@ -78,19 +85,50 @@ def finetune(args: argparse.Namespace) -> int:
             print("Stopped before training began; nothing was written.", file=sys.stderr)
         return 130
     except Exception as err:  # a person reads this, not a program: one line, no traceback
-        if os.environ.get("WORKBOOK_TRACEBACK") == "1":
-            raise
-        known = isinstance(err, (ValueError, OSError, ModuleNotFoundError, torch.OutOfMemoryError))
-        said = _cli_words(str(err))
-        print(
-            f"error: {said}"
-            if known
-            else f"error: unexpected {type(err).__name__} ({said}); please report it "
-            "with the command you ran (WORKBOOK_TRACEBACK=1 shows where it happened).",
-            file=sys.stderr,
-        )
-        return 1
+        return _one_line(err)
     return 0
+
+
+def predict(args: argparse.Namespace) -> int:
+    """Print label, confidence and text for each text, from a folder finetune-classifier wrote (either kind)."""
+    try:
+        texts = list(args.text)
+        if args.input:
+            texts += load_text_column(args.input, args.text_column)
+        if not texts:
+            raise ValueError("No texts to classify; pass --text '...' or --input FILE.")
+        labels, predict_proba = load_predictor(args.model)
+        for text, probs in zip(texts, predict_proba(texts)):
+            print(f"{labels[int(probs.argmax())]}\t{probs.max():.3f}\t{text}")
+    except Exception as err:
+        return _one_line(err)
+    return 0
+
+
+def load_text_column(path: str, column: str) -> list[str]:
+    """The texts in ``column`` of a .csv/.jsonl/.json file."""
+    frame = read_table(Path(path))
+    if column not in frame.columns:
+        raise ValueError(
+            f"column {column!r} not found in {Path(path).name}; columns are: {', '.join(map(str, frame.columns))}. "
+            "Pass --text-column '<one of those>'."
+        )
+    return [str(t) for t in frame[column]]
+
+
+def _one_line(err: Exception) -> int:
+    if os.environ.get("WORKBOOK_TRACEBACK") == "1":
+        raise err
+    known = isinstance(err, (ValueError, OSError, ModuleNotFoundError, torch.OutOfMemoryError))
+    said = _cli_words(str(err))
+    print(
+        f"error: {said}"
+        if known
+        else f"error: unexpected {type(err).__name__} ({said}); please report it "
+        "with the command you ran (WORKBOOK_TRACEBACK=1 shows where it happened).",
+        file=sys.stderr,
+    )
+    return 1
 
 
 FLAGS = (
@@ -106,6 +144,7 @@ FLAGS = (
     "seed",
     "skip_labels",
     "checkpoint_every",
+    "method",
 )
 
 
@@ -137,11 +176,22 @@ def _add_finetune_parser(sub) -> None:
     ft.add_argument("--label-column", default="label", help="column with the labels (default: label)")
     ft.add_argument("--output", required=True, help="NEW folder for model, metrics.json and README.md")
     ft.add_argument("--resume", action="store_true", help="continue the stopped run in --output (same settings)")
-    ft.add_argument("--epochs", type=float, default=3.0)
-    ft.add_argument("--lr", type=float, default=None, help="learning rate (default 5e-4 with LoRA, 5e-5 full)")
+    ft.add_argument(
+        "--method",
+        default="auto",
+        choices=METHODS,
+        help=f"auto (default): setfit when the median label has fewer than {FEW_SHOT_BELOW} training examples, "
+        "else lora; frozen: sentence embedding + head; setfit: contrastive encoder training + head; "
+        "full or lora: fine-tune the classifier. The frozen baseline is always fitted too and shipped "
+        "instead when it scores higher on validation (a fifth of each label held out of --train)",
+    )
+    ft.add_argument("--epochs", type=float, default=3.0, help="passes over the data (full and lora)")
+    ft.add_argument("--lr", type=float, default=None, help="learning rate (default 5e-4 lora, 5e-5 full, 2e-5 setfit)")
     ft.add_argument("--lora-rank", type=int, default=8, help="LoRA rank (default 8)")
-    ft.add_argument("--full", action="store_true", help="fine-tune every weight instead of LoRA")
-    ft.add_argument("--max-steps", type=int, default=None, help="stop after this many optimiser steps")
+    ft.add_argument("--full", action="store_true", help="the same as --method full")
+    ft.add_argument(
+        "--max-steps", type=int, default=None, help="stop after this many optimiser steps (setfit: default 200)"
+    )
     ft.add_argument("--model", default=None, help="hub id or folder (default: the bundled all-MiniLM-L6-v2)")
     ft.add_argument("--batch-size", type=int, default=16, help="examples per step on each process")
     ft.add_argument("--max-length", type=int, default=128, help="tokens kept per text (longer ones are cut)")
@@ -178,6 +228,12 @@ def main(argv: list[str] | None = None) -> int:
     copies.add_argument("--force", action="store_true", help="replace edited copies (a dated backup is kept)")
     copies.set_defaults(func=exercises)
     _add_finetune_parser(sub)
+    pr = sub.add_parser("predict", help="classify texts with a folder that finetune-classifier wrote")
+    pr.add_argument("--model", required=True, help="the --output folder of finetune-classifier")
+    pr.add_argument("--text", action="append", default=[], help="a text to classify (repeat for more)")
+    pr.add_argument("--input", default=None, help="a .csv/.jsonl/.json file of texts to classify")
+    pr.add_argument("--text-column", default="text", help="column with the texts in --input (default: text)")
+    pr.set_defaults(func=predict)
     args = parser.parse_args(argv)
     args.argv = argv
     return args.func(args)

@@ -1,16 +1,17 @@
 """Fine-tune a text classifier on a user's own CSV/JSONL/JSON files, end to end, into a new folder.
 
 The engine behind ``python -m helpers finetune-classifier``: check the settings and the data, claim the
-output folder (``helpers.run_folder``), load the model (bundled MiniLM by default), fine-tune it with the
-classifier recipe (``helpers.classifier``: LoRA or every weight, the one loop, checkpointing, so Ctrl-C or a
-kill loses little and ``resume=True`` continues), evaluate on the test file, and write model, tokenizer,
-labels, metrics and a model card. It works unchanged under ``accelerate launch`` (only the main process
+output folder (``helpers.run_folder``), hold a validation share out of the training file, choose the method
+(``method="auto"``: the few-shot recipe of ``helpers.few_shot`` when labels have few examples, else the
+classifier recipe of ``helpers.classifier``: LoRA or every weight, the one loop, checkpointing, so Ctrl-C or a
+kill loses little and ``resume=True`` continues), fit the frozen-embedding baseline too and ship it instead
+when the chosen method scores lower on validation, evaluate on the test file, and write model, labels,
+metrics (both scores) and a model card. It works unchanged under ``accelerate launch`` (only the main process
 writes files). Nothing the user owns is overwritten.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Sequence
@@ -18,29 +19,34 @@ from pathlib import Path
 from typing import Any
 
 from accelerate import PartialState
-from transformers import AutoConfig
 
-from helpers.classifier import fine_tune_classifier
+from helpers import few_shot
 from helpers.data import tokenize_and_count
 from helpers.evaluation import evaluate_classifier
-from helpers.finetune_files import load_train_test, model_name, sha256_file, truncation_report, write_outputs
-from helpers.models import load_classifier
+from helpers.finetune_files import (
+    load_train_test,
+    model_name,
+    sha256_file,
+    split_validation,
+    truncation_report,
+    write_outputs,
+)
+from helpers.finetune_methods import (
+    DEFAULT_LR,
+    METHODS,
+    argmax,
+    baseline,
+    choose_method,
+    fine_tune,
+    run_setfit,
+    scores_of,
+)
+from helpers.finetune_settings import check_settings, load_model
 from helpers.run_folder import RunFolder
 from helpers.runtime import seed_everything
 from helpers.training import TrainConfig, TrainingDiverged, TrainingInterrupted
 
-DEFAULT_LR = {"lora": 5e-4, "full": 5e-5}  # LoRA trains few weights from zero, so it takes a larger step
 CHECKPOINT_EVERY_STEPS = 50  # also at every epoch end: a kill loses at most this many steps
-# setting: (whole number?, smallest value, an example); every one must also be finite
-LIMITS = {
-    "epochs": (False, 0, "3"),
-    "lr": (False, 0, "5e-4"),
-    "batch_size": (True, 1, "16"),
-    "max_length": (True, 2, "128"),
-    "lora_rank": (True, 1, "8"),
-    "max_steps": (True, 1, "100"),
-    "checkpoint_every": (True, 1, "50"),
-}
 
 
 class RunStopped(KeyboardInterrupt):
@@ -63,6 +69,7 @@ def finetune_classifier(
     max_steps: int | None = None,
     model: str | Path | None = None,
     *,
+    method: str = "auto",
     batch_size: int = 16,
     max_length: int = 128,
     seed: int = 0,
@@ -72,10 +79,15 @@ def finetune_classifier(
     checkpoint_every: int = CHECKPOINT_EVERY_STEPS,
 ) -> dict[str, Any]:
     """Train on ``train_path``, score on ``test_path``, write everything into the new ``output_dir``;
-    returns the metrics. ``lora_rank=None`` fine-tunes every weight; ``model`` is a hub id or folder;
-    ``resume=True`` continues a stopped run in ``output_dir`` (same settings and data only)."""
+    returns the metrics. ``method``: auto, frozen, setfit, full or lora (``lora_rank=None`` also means full);
+    ``model`` is a hub id or folder; ``resume=True`` continues a stopped run (same settings and data only)."""
     start = time.perf_counter()
-    lr = lr if lr is not None else DEFAULT_LR["full" if lora_rank is None else "lora"]
+    if method not in METHODS:
+        raise ValueError(
+            f"method={method!r} is not one of {', '.join(METHODS)}; pass method='auto' to let the "
+            "number of examples per label decide."
+        )
+    method = "full" if lora_rank is None and method in ("auto", "lora") else method
     check_settings(
         epochs=epochs,
         lr=lr,
@@ -86,7 +98,13 @@ def finetune_classifier(
         checkpoint_every=checkpoint_every,
     )
     data = load_train_test(train_path, test_path, text_column, label_column, skip_labels)
+    method, why = choose_method(method, data[0])
+    _say(why)
+    lr = lr if lr is not None else DEFAULT_LR[method]
+    if method != "lora":
+        lora_rank = None
     facts = dict(
+        method=method,
         model=model_name(model),
         train=Path(train_path).name,
         test=Path(test_path).name,
@@ -113,7 +131,7 @@ def finetune_classifier(
             else f"No checkpoint in {run.out} yet: training starts from the beginning."
         )
     config = TrainConfig(
-        learning_rate=lr,
+        learning_rate=lr if lr is not None else 1e-5,  # frozen trains nothing
         epochs=epochs,
         max_steps=max_steps,
         batch_size=batch_size,
@@ -144,83 +162,65 @@ def finetune_classifier(
 def _train_and_write(
     run: RunFolder | None, config: TrainConfig, facts: dict[str, Any], data: tuple, model, resume: bool, start: float
 ) -> dict[str, Any]:
-    train_ds, test_ds, labels = data
+    train_all, test_ds, labels = data
+    train_ds, val_ds = split_validation(train_all, config.seed)
     seed_everything(config.seed)  # the new head and LoRA start alike in every run with this seed
-    net, tokenizer = load_model(labels, model)
-    max_length = min(facts["max_length"], tokenizer.model_max_length)
-    (train_tok, cut_train), (test_tok, cut_test) = (
-        tokenize_and_count(ds, tokenizer, max_length) for ds in (train_ds, test_ds)
+    method, tuning = facts["method"], facts["method"] in ("full", "lora")
+    net, tokenizer = load_model(labels, model) if tuning else (None, None)
+    max_length = facts["max_length"]
+    frozen, scores = baseline(train_ds, val_ds, test_ds, model, max_length)
+    tokenizer = tokenizer or frozen.encoder.tokenizer
+    max_length = min(max_length, tokenizer.model_max_length)
+    (train_tok, cut_fit), (val_tok, cut_val), (test_tok, cut_test) = (
+        tokenize_and_count(ds, tokenizer, max_length) for ds in (train_ds, val_ds, test_ds)
     )
-    _say(truncation_report({"train": cut_train, "test": cut_test}, len(train_ds) + len(test_ds), max_length))
-    lora = facts["lora_rank"] is not None
-    tuned = fine_tune_classifier(
-        train_tok,
-        config,
-        method="lora" if lora else "full",
-        model=net,
-        tokenizer=tokenizer,
-        labels=labels,
-        max_length=max_length,
-        rank=facts["lora_rank"] or 8,
-        resume=resume,
-    )
-    metrics = evaluate_classifier(tuned.model, test_tok, tokenizer)
-    metrics.update(
-        n_train=len(train_ds),
-        n_test=len(test_ds),
-        n_labels=len(labels),
-        steps=tuned.history.steps,
-        truncated_train=cut_train,
-        truncated_test=cut_test,
-        max_length=max_length,
-        trainable_parameters=tuned.trainable,
-        total_parameters=tuned.total,
-        train_seconds=round(tuned.history.train_seconds, 2),
-        seconds=round(time.perf_counter() - start, 2),
+    cut_train = cut_fit + cut_val
+    _say(truncation_report({"train": cut_train, "test": cut_test}, len(train_all) + len(test_ds), max_length))
+    history, extra, shipped = None, {}, frozen
+    if method == few_shot.SETFIT:
+        shipped, extra, seconds = run_setfit(config, train_ds, model, max_length)
+        scores[method] = scores_of(
+            shipped.predict(val_ds["text"]), val_ds, seconds, shipped.predict(test_ds["text"]), test_ds
+        )
+    elif tuning:
+        shipped, history, extra = fine_tune(config, facts, net, tokenizer, labels, max_length, train_tok, resume)
+        scores[method] = scores_of(argmax(shipped, val_tok, tokenizer), val_ds, history.train_seconds)
+        scores[method] |= evaluate_classifier(shipped, test_tok, tokenizer)
+    scores[method] |= {k: v for k, v in extra.items() if k == "steps"}
+    if scores[method]["validation_accuracy"] < scores[few_shot.FROZEN]["validation_accuracy"]:
+        _say(
+            f"{method} scored {scores[method]['validation_accuracy']:.3f} on the {len(val_ds)} validation examples, "
+            f"below the frozen baseline's {scores[few_shot.FROZEN]['validation_accuracy']:.3f}: shipping the "
+            "baseline instead."
+        )
+        method, extra, shipped = few_shot.FROZEN, {}, frozen  # history.json still tells how the chosen one trained
+    metrics = (
+        dict(scores[method])
+        | dict(
+            method=method,
+            chosen_method=facts["method"],
+            baseline=scores[few_shot.FROZEN],
+            methods=scores,
+            n_train=len(train_ds),
+            n_validation=len(val_ds),
+            n_test=len(test_ds),
+            n_labels=len(labels),
+            truncated_train=cut_train,
+            truncated_test=cut_test,
+            max_length=max_length,
+            seconds=round(time.perf_counter() - start, 2),
+        )
+        | extra
     )
     if run is not None:
-        net = tuned.model.merge_and_unload() if lora else tuned.model  # a plain model: loads without peft
-        write_outputs(run, net, tokenizer, labels, metrics, facts, tuned.history)
+        write_outputs(run, shipped, tokenizer, labels, metrics, facts, history)
         _say(
-            f"Accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f} on {len(test_ds)} test "
-            f"examples; model, metrics.json and README.md are in {run.out}/"
+            f"{method}: accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f} on {len(test_ds)} "
+            f"test examples (frozen baseline {metrics['baseline']['accuracy']:.3f}); model, metrics.json and "
+            f"README.md are in {run.out}/"
         )
     _wait_for_everyone()
     return metrics
-
-
-def check_settings(**values: float | int | None) -> None:
-    """Raise ValueError naming the first setting that is not a finite number in range (None: not set)."""
-    for name, value in values.items():
-        whole, smallest, example = LIMITS[name]
-        number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        if (
-            value is None
-            or number
-            and (value >= smallest if whole else value > smallest)
-            and (not whole or float(value).is_integer())
-        ):
-            continue
-        kind = f"a whole number of at least {smallest}" if whole else "a finite number above 0"
-        raise ValueError(f"{name}={value!r} is not allowed: it must be {kind} (for example {name}={example}).")
-
-
-def load_model(labels: list[str], model: str | Path | None):
-    """(classifier, tokenizer) for ``labels``; a saved classifier for another number of labels gets a sentence."""
-    try:
-        return load_classifier(labels, model=model)
-    except RuntimeError as err:
-        if "mismatch" not in str(err):
-            raise
-        try:
-            heads = AutoConfig.from_pretrained(str(model)).num_labels
-        except OSError:
-            heads = "another number of"
-        raise ValueError(
-            f"The model {model} is a classifier for {heads} labels but the training data has "
-            f"{len(labels)}; pass model='<the model it was fine-tuned from>', or train on data with "
-            "its labels."
-        ) from None
 
 
 def _model_id(model: str | Path | None) -> str:

@@ -86,3 +86,21 @@ def apply_policy_change(
     new_articles = [dict(a, text=a["text"].replace(old, new)) if a["id"] == article_id else dict(a) for a in articles]
     new_qa = [dict(q, answer=new) if q["article_id"] == article_id and q["answer"] == old else dict(q) for q in qa]
     return new_articles, new_qa
+
+
+def answer_sources(
+    questions: Sequence[QA], articles: Sequence[Article], shown: Sequence[Sequence[str]] | None = None
+) -> list[list[str]]:
+    """Per question, the knowledge-base texts an answer may state facts from (for ``helpers.facts.judge``).
+
+    Always the article that answers it (what the bank's knowledge base says); with ``shown``, also the articles
+    put into that question's prompt (RAG's retrieved ids), so a figure read from a wrong article is no invention.
+    """
+    known = by_id(articles)
+    shown = shown if shown is not None else [[] for _ in questions]
+    if len(shown) != len(questions):
+        raise ValueError(f"{len(questions)} questions but {len(shown)} lists of shown articles; pass one per question.")
+    return [
+        [article_text(known[q["article_id"]])] + [article_text(known[i]) for i in ids if i != q["article_id"]]
+        for q, ids in zip(questions, shown)
+    ]

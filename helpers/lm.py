@@ -93,6 +93,12 @@ def truncation_stats(conversations: Sequence[list[dict[str, str]]], tokenizer, m
     return frame
 
 
+def token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """log p(target token) per position (B, T) from aligned ``logits`` (B, T, V); 0 where the target is ignored."""
+    picked = torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return picked * (targets != IGNORE_INDEX)
+
+
 def lm_collator(tokenizer):
     """Pads input_ids with the pad token and labels with -100 (ignored by the loss)."""
     return DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from scipy import stats
 
-from helpers.lm import IGNORE_INDEX, chat_example
+from helpers.lm import IGNORE_INDEX, chat_example, token_logprobs
 
 Messages = list[dict[str, str]]
 PREFIX_DIGITS = "4815"  # every planted account number starts with these; the rest is random
@@ -127,9 +127,7 @@ def _pad(values: Sequence[int], width: int, fill: int) -> list[int]:
 
 def _bits(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Minus log2-likelihood per row of ``labels`` under ``logits`` (B, T, V), skipping IGNORE_INDEX."""
-    logp = torch.log_softmax(logits.float(), dim=-1)
-    picked = logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    return -(picked * (labels != IGNORE_INDEX)).sum(-1) / math.log(2)
+    return -token_logprobs(logits, labels).sum(-1) / math.log(2)
 
 
 def exposure_from_rank(rank: float, space: int) -> float:

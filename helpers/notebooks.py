@@ -10,6 +10,7 @@ import traceback
 from pathlib import Path
 
 import nbformat
+from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbconvert import HTMLExporter
@@ -37,12 +38,11 @@ def execute_notebook(
     out_dir.mkdir(parents=True, exist_ok=True)
     nb = nbformat.read(path, as_version=4)
     os.environ["WORKBOOK_PROFILE"] = profile  # the kernel inherits this process's environment
-    client = NotebookClient(
-        nb, timeout=timeout_s, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
-    )
+    kernel = KernelManager(kernel_name="python3")  # ours, so execute() leaves it running for the starting points
+    client = NotebookClient(nb, km=kernel, timeout=timeout_s, resources={"metadata": {"path": str(path.parent)}})
     start, error, checked = time.perf_counter(), None, []
     try:
-        client.execute(cleanup_kc=False)  # keep the kernel: the starting points run in it
+        client.execute()
         if starting_points:
             checked = check_starting_points(client, nb, path.name)
             wrong = [f"{e['name']}: {e['outcome']}" for e in checked if not e["ok"]]
@@ -52,7 +52,10 @@ def execute_notebook(
         if not str(err).strip():  # nbclient's own failures can carry no message
             error += "".join(traceback.format_exception(err))[-2000:]
     finally:
-        client._cleanup_kernel()  # nbclient's own shutdown (what execute() does when it owns the kernel)
+        if client.kc is not None:
+            client.kc.stop_channels()
+        if kernel.has_kernel:
+            kernel.shutdown_kernel(now=True)
     seconds = time.perf_counter() - start
     nbformat.write(nb, out_dir / path.name)
     if html:

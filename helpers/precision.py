@@ -46,6 +46,15 @@ def cpu_has_native_bf16() -> tuple[bool, str]:
     return False, f"{torch.backends.cpu.get_cpu_capability()} without native bf16"
 
 
+def inference_dtype(device: torch.device) -> tuple[torch.dtype, str]:
+    """(dtype, why) for generation and scoring: bf16 where ``device`` computes bf16 natively, else fp32."""
+    if device.type == "cuda":
+        native, what = torch.cuda.is_bf16_supported(), "CUDA"
+    else:
+        native, what = cpu_has_native_bf16()
+    return (torch.bfloat16, f"bf16: native on {what}") if native else (torch.float32, f"fp32: {what}")
+
+
 def step_speedup(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> float:
     """fp32 time / bf16-autocast time of one forward and backward of ``model`` on ``batch`` on the CPU (> 1: bf16
     faster). Gradients and the random generator are left as they were, so training after it is unchanged."""

@@ -23,7 +23,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from helpers import models
 from helpers.history import History
-from helpers.lm import IGNORE_INDEX
+from helpers.lm import IGNORE_INDEX, token_logprobs
 from helpers.training import TrainConfig, train
 
 Messages = list[dict[str, str]]
@@ -75,10 +75,7 @@ def completion_logps(
 ) -> torch.Tensor:
     """log p(completion | prompt) per sequence (B,): the sum over completion tokens only (labels != -100)."""
     logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits[:, :-1]  # (B, T-1, V)
-    targets = labels[:, 1:]  # token t is predicted from the tokens before it
-    mask = targets != IGNORE_INDEX
-    per_token = torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    return (per_token * mask).sum(dim=-1)  # (B,)
+    return token_logprobs(logits, labels[:, 1:]).sum(dim=-1)  # token t is predicted from the tokens before it
 
 
 def dpo_loss(

@@ -1,9 +1,10 @@
 """Prompt builders (zero-shot, engineered, few-shot, RAG, intent picking) and answer scoring.
 
 Every builder returns a conversation (a list of chat messages) for
-``helpers.generation.generate``. Scoring is literal on purpose: an answer is
-right when it contains the short gold fact ("£7.40", "6 working days"), so a
-135M-parameter model is judged on the fact, not on its prose.
+``helpers.generation.generate``. Scoring reads the figures an answer states
+(``helpers.facts``): it is right when it states the short gold fact ("£7.40",
+"7.40 pounds"), and it hallucinates when it states a figure its sources do not
+hold, so a 135M-parameter model is judged on facts, not on its prose.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 
+from helpers import facts
 from helpers.generation import Messages, generate, user_message
 from helpers.knowledge import BANK_NAME, QA, Article, article_text, by_id
 from helpers.retrieval import Index, search
@@ -145,23 +147,43 @@ def is_abstention(reply: str) -> bool:
     return any(p in text for p in ABSTAIN_PATTERNS)
 
 
-def score_answer(reply: str, gold: str) -> dict[str, float | bool]:
-    """{'correct', 'f1', 'abstained', 'hallucinated'}; hallucinated = a confident answer without the gold fact."""
-    correct = contains_gold(reply, gold)
-    abstained = not correct and is_abstention(reply)
+def score_answer(
+    reply: str, gold: str, sources: Sequence[str] = (), question: str = ""
+) -> dict[str, float | bool | str]:
+    """{'correct', 'f1', 'abstained', 'hallucinated', 'kind'} from ``facts.judge`` against ``sources``.
+
+    correct: the reply states the gold fact (any spelling of it); hallucinated: it states a fact (amount, time,
+    limit, duration) that neither ``sources`` (the knowledge-base texts it could draw on) nor the question holds;
+    abstained: it declines ("I don't know") and states no fact. With no sources, only the gold fact counts as known.
+    """
+    verdict = facts.judge(reply, gold, sources, question)
     return {
-        "correct": correct,
+        "correct": verdict.right_fact,
         "f1": token_f1(reply, gold),
-        "abstained": abstained,
-        "hallucinated": not correct and not abstained,
+        "abstained": verdict.kind == "no fact" and is_abstention(reply),
+        "hallucinated": verdict.hallucinated,
+        "kind": verdict.kind,
     }
 
 
-def score_answers(replies: Sequence[str], golds: Sequence[str]) -> dict[str, float]:
-    """Mean accuracy, hallucination rate, abstention rate and token F1 over a set of answers."""
+def score_answers(
+    replies: Sequence[str],
+    golds: Sequence[str],
+    sources: Sequence[Sequence[str]] | None = None,
+    questions: Sequence[str] | None = None,
+) -> dict[str, float]:
+    """Mean accuracy (right fact), hallucination rate, abstention rate and token F1 over a set of answers.
+
+    ``sources``: per reply, the knowledge-base texts it could draw on (see ``score_answer``); ``questions``: per
+    reply, the question it answers (a figure repeated from it is not invented).
+    """
     if len(replies) != len(golds):
         raise ValueError(f"{len(replies)} replies but {len(golds)} gold answers; pass one gold per reply.")
-    rows = [score_answer(r, g) for r, g in zip(replies, golds)]
+    sources = sources if sources is not None else [()] * len(replies)
+    questions = questions if questions is not None else [""] * len(replies)
+    if len(sources) != len(replies) or len(questions) != len(replies):
+        raise ValueError(f"{len(replies)} replies: pass one list of sources and one question per reply.")
+    rows = [score_answer(r, g, s, q) for r, g, s, q in zip(replies, golds, sources, questions)]
     n = max(1, len(rows))
     return {
         "accuracy": sum(r["correct"] for r in rows) / n,
@@ -187,10 +209,15 @@ def evaluate_prompts(
     golds: Sequence[str],
     max_new_tokens: int = 32,
     batch_size: int = 8,
+    sources: Sequence[Sequence[str]] | None = None,
+    questions: Sequence[str] | None = None,
 ) -> tuple[list[str], dict[str, float]]:
-    """(replies, scores + 'seconds_per_answer') for one way of prompting, on questions with gold answers."""
+    """(replies, scores + 'seconds_per_answer') for one way of prompting, on questions with gold answers.
+
+    ``sources`` and ``questions`` go to ``score_answers``: what each reply may state without inventing it.
+    """
     replies, seconds = timed_generate(model, tokenizer, conversations, max_new_tokens, batch_size)
-    return replies, {**score_answers(replies, golds), "seconds_per_answer": seconds}
+    return replies, {**score_answers(replies, golds, sources, questions), "seconds_per_answer": seconds}
 
 
 def qa_conversation(qa: QA) -> Messages:
@@ -199,43 +226,3 @@ def qa_conversation(qa: QA) -> Messages:
 
 
 # --- intent classification by prompting -----------------------------------------
-def readable(intent: str) -> str:
-    """A banking77 intent name as words: 'card_arrival' -> 'card arrival'."""
-    return intent.replace("_", " ").replace("?", "").lower()
-
-
-def intent_prompt(query: str, intents: Sequence[str], examples: Sequence[tuple[str, str]] = ()) -> Messages:
-    """Ask the chat model to label ``query`` with one of ``intents`` (few-shot when ``examples`` are given)."""
-    options = "\n".join(f"- {readable(i)}" for i in intents)
-    system = f"Classify the bank customer's message. Reply with exactly one label from this list:\n{options}"
-    turns: Messages = [{"role": "system", "content": system}]
-    for text, label in examples:
-        turns += [{"role": "user", "content": text}, {"role": "assistant", "content": readable(label)}]
-    return turns + [{"role": "user", "content": query}]
-
-
-def parse_intent(reply: str, intents: Sequence[str]) -> int:
-    """Index of the intent the reply names (exact label first, then most shared words); -1 if none."""
-    text = fold_for_matching(readable(reply))
-    names = [readable(i) for i in intents]
-    exact = [i for i, n in enumerate(names) if n in text]
-    if exact:
-        return max(exact, key=lambda i: len(names[i]))  # the longest label mentioned wins
-    words = set(re.findall(r"\w+", text))
-    overlap = [len(words & set(n.split())) / len(n.split()) for n in names]
-    best = max(range(len(names)), key=overlap.__getitem__)
-    return best if overlap[best] > 0 else -1
-
-
-def classify_by_prompting(
-    model,
-    tokenizer,
-    texts: Sequence[str],
-    intents: Sequence[str],
-    examples: Sequence[tuple[str, str]] = (),
-    batch_size: int = 8,
-) -> tuple[list[int], float]:
-    """(predicted intent index per text, -1 when unparseable; seconds per query) from the chat model."""
-    conversations = [intent_prompt(t, intents, examples) for t in texts]
-    replies, seconds = timed_generate(model, tokenizer, conversations, max_new_tokens=10, batch_size=batch_size)
-    return [parse_intent(r, intents) for r in replies], seconds

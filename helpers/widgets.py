@@ -51,9 +51,9 @@ def plot_curves(history: History, ax=None, title: str | None = None, smooth: int
     return ax
 
 
-def _title(point: Mapping[str, Any], test_accuracy: float | None = None) -> str:
+def _title(point: Mapping[str, Any], val_accuracy: float | None = None) -> str:
     parts = [f"{AXES[k]} {_fmt(point[k])}" for k in AXES]
-    acc = f"  ·  test acc {test_accuracy:.0%}" if test_accuracy is not None else ""
+    acc = f"  ·  val acc {val_accuracy:.0%}" if val_accuracy is not None else ""
     return ", ".join(parts) + acc
 
 
@@ -79,7 +79,7 @@ def static_grid(results: Mapping[str, dict], max_panels: int = 12):
     rows = math.ceil(len(runs) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.3 * rows), squeeze=False, sharey=True)
     for ax, run in zip(axes.flat, runs):
-        plot_curves(History.from_dict(run["history"]), ax=ax, title=_title(run["point"], run.get("test_accuracy")))
+        plot_curves(History.from_dict(run["history"]), ax=ax, title=_title(run["point"], run.get("val_accuracy")))
         ax.title.set_fontsize(8)
         ax.legend().set_visible(False)
     for ax in list(axes.flat)[len(runs) :]:
@@ -98,7 +98,7 @@ def _output_for(results: Mapping[str, dict], choice: Mapping[str, Any]) -> dict:
             "name": "stdout",
             "text": "That combination is not in the grid; move another slider.\n",
         }
-    title = _title(choice, run.get("test_accuracy"))
+    title = _title(choice, run.get("val_accuracy"))
     ax = plot_curves(History.from_dict(run["history"]), title=title)
     png = io.BytesIO()
     ax.figure.savefig(png, format="png", bbox_inches="tight")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
-from helpers import adapters, knowledge, models, prompting, retrieval, runtime
+from helpers import adapters, facts, knowledge, models, prompting, retrieval, runtime
 from helpers.chat import fine_tune_chat
-from helpers.lessons import capstone, instruction_tuning
+from helpers.lessons import capstone, capstone_scores, instruction_tuning
 from helpers.training import TrainConfig
 
 INTENTS = list(runtime.CORE_INTENTS[:4])
@@ -102,7 +103,7 @@ def test_low_confidence_escalates_and_high_threshold_zero_facts(parts):
     questions = capstone.eval_messages(INTENTS, p["articles"], n=3)
     turns = bot.reply([q["question"] for q in questions])
     assert all(t.escalated and t.reply == capstone.ESCALATION_REPLY and t.article_id is None for t in turns)
-    frame = capstone.score(turns, questions)
+    frame = capstone_scores.score(turns, questions)
     assert frame["escalated"].all() and not frame["right_fact"].any() and frame["voice_ok"].all()
     assert "human" in capstone.stages(turns[0], p["articles"])["output"][1]
 
@@ -133,7 +134,7 @@ def test_baselines_and_scoreboard(parts):
     p = parts
     questions = capstone.eval_messages(INTENTS, p["articles"], n=2)
     frames = {
-        k: capstone.score(
+        k: capstone_scores.score(
             capstone.baseline_turns(
                 k, questions, p["writer"], p["chat_tok"], p["index"], p["articles"], max_new_tokens=3
             ),
@@ -141,7 +142,7 @@ def test_baselines_and_scoreboard(parts):
         )
         for k in ("prompt-only", "rag-only", "fine-tune-only")
     }
-    board = capstone.scoreboard(frames)
+    board = capstone_scores.scoreboard(frames)
     assert list(board.index) == ["prompt-only", "rag-only", "fine-tune-only"]
     assert board["right intent"].isna().all() and (board["escalated"] == 0).all()
     with pytest.raises(ValueError, match="kind must be"):
@@ -175,3 +176,44 @@ def test_the_writer_trains_on_the_capstone_chats_with_the_chat_recipe(parts):
     assert not changed, changed[:3]
     lora_b = [w for n, w in model.named_parameters() if "lora_B" in n]
     assert lora_b and any(torch.count_nonzero(w) for w in lora_b)  # the adapter moved off its zero init
+
+
+def test_score_reads_facts_and_an_escalation_states_none():
+    articles = knowledge.load_articles()
+    q = capstone.eval_messages(INTENTS, articles, n=1)[0]
+    replies = [(f"It is {q['answer']}.", False), ("It costs £123.45.", False), (capstone.ESCALATION_REPLY, True)]
+    turns = [
+        capstone.Turn(q["question"], "x", 0.9, esc, None if esc else q["article_id"], [], reply, 0.1)
+        for reply, esc in replies
+    ]
+    frame = capstone_scores.score(turns, [q] * 3, articles)
+    assert list(frame["fact_kind"]) == ["correct", "hallucinated", "no fact"]
+    assert list(frame["right_fact"]) == [True, False, False] and list(frame["hallucinated"]) == [False, True, False]
+    assert [v.kind for v in capstone_scores.answered_verdicts({"a": frame})["a"]] == ["correct", "hallucinated"]
+
+
+def test_gaps_name_a_winner_only_where_the_interval_excludes_zero():
+    def frame(right):
+        return pd.DataFrame({"right_fact": right, "hallucinated": [False] * len(right)})
+
+    frames = {"whole": frame([True] * 10 + [False] * 2), "part": frame([False] * 10 + [True] * 2)}
+    frames["twin"] = frame([True] * 9 + [False, True, False])
+    gaps = capstone_scores.gaps(frames, "whole")
+    assert set(gaps) == {"part", "twin"} and gaps["part"].low > 0
+    words = facts.in_words(gaps["part"], "whole", "part", "states the right fact")
+    assert words == "whole states the right fact more often than part"
+    assert facts.in_words(gaps["twin"], "whole", "twin") == "no measurable difference at this size"
+    backwards = capstone_scores.gaps(frames, "part")["whole"]
+    assert facts.in_words(backwards, "part", "whole", "is right").startswith("whole is right more often")
+    with pytest.raises(ValueError, match="No system"):
+        capstone_scores.gaps(frames, "everything")
+
+
+def test_strongest_part_has_most_right_facts_and_ties_go_to_fewer_hallucinations():
+    board = pd.DataFrame(
+        {"right facts": [0.5, 0.0, 0.0, 0.2], "hallucinated": [0.1, 0.5, 0.1, 0.3]},
+        index=["whole", "prompt-only", "rag-only", "fine-tune-only"],
+    )
+    assert capstone_scores.strongest_part(board, "whole") == "fine-tune-only"
+    board.loc["fine-tune-only", "right facts"] = 0.0
+    assert capstone_scores.strongest_part(board, "whole") == "rag-only"  # tied on facts, fewer invented

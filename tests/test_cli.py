@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pandas as pd
 import pytest
@@ -20,6 +21,7 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_resume import LABELS, ROOT, make_tiny_model, subprocess_env  # noqa: E402
 
+import helpers.finetune
 import helpers.training
 from helpers.cli import main
 from helpers.data import BANKING77_DIR, load_text_classification, tokenize
@@ -33,7 +35,11 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Path]:
     """A tiny model and banking77 train/test CSVs whose label column is called 'intent'."""
-    root = tmp_path_factory.mktemp("cli")
+    return make_files(tmp_path_factory.mktemp("cli"))
+
+
+def make_files(root: Path) -> dict[str, Path]:
+    """The tiny model and 'intent'-labelled CSVs (8 train, 4 test per label) in ``root``."""
     found = {"model": make_tiny_model(root / "model", dropout=0.0)}
     for split, n in (("train", 8), ("test", 4)):
         frame = pd.read_csv(BANKING77_DIR / f"{split}.csv").rename(columns={"category": "intent"})
@@ -64,8 +70,26 @@ def args(files, out, *extra) -> list[str]:
         "12",
         "--lora-rank",
         "4",
+        "--method",
+        "lora",
         *extra,
     ]
+
+
+@pytest.fixture(autouse=True)
+def baseline_loses():
+    """These tests are about the LoRA run: the frozen baseline never wins here (test_cli_few_shot.py: when it does).
+
+    A mock.patch, not monkeypatch: fixtures below call monkeypatch.undo() and the patch must outlive that."""
+    real = helpers.finetune.baseline
+
+    def losing(*args, **kwargs):
+        model, scores = real(*args, **kwargs)
+        scores["frozen"]["validation_accuracy"] = -1.0
+        return model, scores
+
+    with mock.patch.object(helpers.finetune, "baseline", losing):
+        yield
 
 
 def test_finetune_writes_a_reloadable_model_metrics_and_card(files, tmp_path, capsys, monkeypatch):
@@ -79,7 +103,9 @@ def test_finetune_writes_a_reloadable_model_metrics_and_card(files, tmp_path, ca
     monkeypatch.undo()
     said = capsys.readouterr().out
     assert "were truncated" in said and f"are in {out}/" in said
-    assert sum(texts) == 32 + 16  # each file tokenised once, truncation counted from that one pass
+    # each text tokenised once for the fine-tune (train, validation, test; truncation counted from that pass) and
+    # once by the frozen baseline's sentence encoder
+    assert sum(texts) == 2 * (32 + 16)
     assert {
         "model.safetensors",
         "config.json",
@@ -93,7 +119,11 @@ def test_finetune_writes_a_reloadable_model_metrics_and_card(files, tmp_path, ca
     assert not (out / ".in-progress").exists() and (users / "keep.txt").read_text() == "mine"
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0 <= metrics["accuracy"] <= 1 and 0 <= metrics["macro_f1"] <= 1
-    assert metrics["steps"] == 3 and metrics["n_train"] == 32 and metrics["truncated_train"] > 0
+    assert (
+        metrics["steps"] == 3 and metrics["n_train"] + metrics["n_validation"] == 32 and metrics["truncated_train"] > 0
+    )
+    assert metrics["n_validation"] == 4 and metrics["method"] == metrics["chosen_method"] == "lora"
+    assert set(metrics["methods"]) == {"frozen", "lora"} and 0 <= metrics["baseline"]["accuracy"] <= 1
     assert json.loads((out / "labels.json").read_text()) == sorted(LABELS)
     card = (out / "README.md").read_text()
     assert f"{metrics['accuracy']:.4f}" in card and sha256_file(files["train"]) in card and "`train.csv`" in card

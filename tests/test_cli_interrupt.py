@@ -64,6 +64,8 @@ def command(files, out: Path) -> list[str]:
         "4",
         "--checkpoint-every",
         "5",
+        "--method",
+        "lora",
     ]
 
 
@@ -125,7 +127,7 @@ def test_ctrl_c_stops_cleanly_and_resume_matches_an_uninterrupted_run(files, tmp
     )
     assert done.returncode == 0, done.stderr[-3000:]
     a, b = (json.loads((folder / "metrics.json").read_text()) for folder in (out, straight))
-    assert a["steps"] == b["steps"] == STEPS
+    assert a["methods"]["lora"]["steps"] == b["methods"]["lora"]["steps"] == STEPS
     assert a["accuracy"] == b["accuracy"] and a["macro_f1"] == pytest.approx(b["macro_f1"], abs=1e-9)
     ha, hb = (json.loads((folder / "history.json").read_text())["train"] for folder in (out, straight))
     assert [r["step"] for r in ha] == list(range(1, STEPS + 1))  # the History continues across the interrupt

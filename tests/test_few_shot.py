@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from helpers import runtime
 from helpers.lessons import few_shot as fs
@@ -103,10 +102,3 @@ def test_spend_scores_on_validation_and_needs_two_intents():
     assert set(recall.index) == {"card", "fee"} and recall.mean() == 1.0
     with pytest.raises(ValueError, match="at least two intents"):
         fs.spend(BagOfWords(), pool, val, {"card": 4})
-
-
-def test_chat_dtype_is_fp32_without_native_bf16(monkeypatch):
-    monkeypatch.setattr(fs.precision, "cpu_has_native_bf16", lambda: (False, "AVX2 without native bf16"))
-    assert fs.chat_dtype(torch.device("cpu"))[0] == torch.float32
-    monkeypatch.setattr(fs.precision, "cpu_has_native_bf16", lambda: (True, "AMX"))
-    assert fs.chat_dtype(torch.device("cpu"))[0] == torch.bfloat16

@@ -74,6 +74,33 @@ def test_measure_scores_each_part_on_a_tiny_model(tiny_lm, monkeypatch):
     monkeypatch.setattr(F.generation, "generate", lambda m, t, convs, **kw: [replies[c[-1]["content"]] for c in convs])
     suite = F.Suite([{"text": "Where is my card?", "intent": "card arrival"}], probe, F.load_general_text()[:2], 32)
     scores = F.measure(model, tok, suite)
-    assert scores["domain_accuracy"] == 1.0 and scores["probe_accuracy"] == 0.5
+    assert scores["domain_accuracy"] == 1.0 and scores["probe_accuracy"] == 0.5 and scores["probe_right"] == [1, 0]
+    tuned = {"a": (model, tok)}
+    final = F.final_scores(tuned, [{"text": "Where is my card?", "intent": "card arrival"}])
+    assert final["a"].estimate == 1.0
     # An untrained model is close to uniform over the vocabulary: perplexity near its size (49k).
     assert scores["general_perplexity"] == pytest.approx(len(tok), rel=0.5)
+
+
+def test_compare_ignores_per_question_lists():
+    before = {"domain_accuracy": 0.0, "probe_accuracy": 1.0, "general_perplexity": 10.0, "probe_right": [1, 1]}
+    after = {"lora": {"domain_accuracy": 0.2, "probe_accuracy": 0.5, "general_perplexity": 10.0, "probe_right": [1, 0]}}
+    assert "probe_right" not in F.compare(before, after).columns
+
+
+def test_forgetting_gap_names_a_winner_only_when_the_interval_allows():
+    kept, lost = [1] * 20, [0] * 20
+    assert F.verdict(F.forgetting_gap({"probe_right": lost}, {"probe_right": kept})).startswith("full fine-tuning")
+    assert F.verdict(F.forgetting_gap({"probe_right": kept}, {"probe_right": lost})).startswith("LoRA forgot")
+    one_each = [1] * 10 + [0] * 10, [1] * 9 + [0] * 11  # one question apart out of 20: noise
+    gap = F.forgetting_gap({"probe_right": one_each[1]}, {"probe_right": one_each[0]})
+    assert gap.estimate == pytest.approx(0.05) and F.verdict(gap) == "no measurable difference at this size"
+
+
+def test_domain_splits_are_disjoint_and_come_from_training():
+    intents = ["card_arrival", "pin_blocked"]
+    train, val = F.domain_splits(6, 2, intents)
+    assert len(train) == 12 and len(val) == 4
+    assert not {e["text"] for e in train} & {e["text"] for e in val}
+    train_texts = set(F.data.load_banking77("train", intents=intents)["text"])
+    assert {e["text"] for e in train + val} <= train_texts

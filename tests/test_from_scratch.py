@@ -3,13 +3,15 @@ FLOPs and costs."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import matplotlib
 import pytest
 import torch
 from transformers import AutoTokenizer
 
-from helpers import lm, models, runtime
-from helpers.lessons import from_scratch, from_scratch_lm
+from helpers import data, lm, models, runtime
+from helpers.lessons import from_scratch, from_scratch_lm, from_scratch_plots
 
 matplotlib.use("Agg")
 
@@ -18,7 +20,7 @@ def _run(start, size, acc, per_class=None, head_only=False):
     return {
         "start": start,
         "size": size,
-        "accuracy": acc,
+        "val_accuracy": acc,
         "per_class": per_class or size,
         "head_only": head_only,
         "learning_rate": 1e-4,
@@ -64,9 +66,9 @@ def test_gap_and_smallest_size():
 
 
 def test_plots_return_axes():
-    ax = from_scratch.plot_sweep(RUNS)
+    ax = from_scratch_plots.plot_sweep(RUNS)
     assert ax.get_xscale() == "log" and len(ax.get_legend().get_texts()) >= 4  # 2 curves + 2 anchors
-    assert len(from_scratch.plot_curves(RUNS, 5).get_lines()) == 2
+    assert len(from_scratch_plots.plot_curves(RUNS, 5).get_lines()) == 2
 
 
 def test_train_flops_is_six_n_d_for_full_training():
@@ -82,9 +84,59 @@ def test_cost_table_includes_cited_pretraining():
     assert smol == pytest.approx(6 * 135e6 * 2e12)
 
 
-def test_domain_texts_are_disjoint():
+def test_domain_texts_are_disjoint_and_keep_the_test_split_for_the_end():
     train, heldout = from_scratch_lm.domain_texts(200, 50)
     assert len(train) == 200 and len(heldout) == 50 and not set(train) & set(heldout)
+    training_split = set(data.load_banking77("train")["text"])
+    assert set(heldout) <= training_split  # validation: held out from training, not the test split
+    test = from_scratch_lm.test_texts(30)
+    assert len(test) == 30 and set(test) <= set(data.load_banking77("test")["text"])
+
+
+def test_validation_is_stratified_from_training_and_slices_take_per_class():
+    p = runtime.profile("smoke")
+    s = from_scratch.sweep_settings(p)
+    pool, validation = from_scratch.train_validation(p, s)
+    assert len(validation) == s.val_per_class * p.n_intents and validation.split != "test"
+    assert not set(pool["text"]) & set(validation["text"])
+    small = from_scratch.per_class_slice(pool, 3)
+    assert sorted(Counter(small["label"]).values()) == [3] * p.n_intents
+    assert from_scratch.per_class_slice(pool, None) is pool
+    with pytest.raises(ValueError, match="test split"):  # the sweep's monitoring refuses the test split
+        from_scratch.train_classifier(
+            pool, data.load_banking77("test", per_class=1, intents=p.intents), p, True, 1e-4, steps=1
+        )
+
+
+FINAL = [
+    {
+        "start": "pre-trained",
+        "size": 5,
+        "per_class": 5,
+        "test_accuracy": 0.8,
+        "low": 0.7,
+        "high": 0.9,
+        "right": [1] * 8 + [0] * 2,
+    },
+    {
+        "start": "random init",
+        "size": 5,
+        "per_class": 5,
+        "test_accuracy": 0.2,
+        "low": 0.1,
+        "high": 0.4,
+        "right": [0] * 8 + [1] * 2,
+    },
+]
+
+
+def test_final_gap_is_paired_and_the_chart_has_error_bars():
+    gap = from_scratch.final_gap(FINAL, 5)
+    assert gap.estimate == pytest.approx(0.6) and gap.low < 0.6 < gap.high
+    with pytest.raises(ValueError, match="No pre-trained and random-init pair"):
+        from_scratch.final_gap(FINAL, 16)
+    ax = from_scratch_plots.plot_test(FINAL)
+    assert len(ax.containers) == 2  # one errorbar container per starting point
 
 
 def test_tiny_llama_shares_the_tokenizer_and_learns(tok):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import knowledge
+from helpers import facts, knowledge
 from helpers.data import banking77_intents
 from helpers.prompting import contains_gold, fold_for_matching
 
@@ -97,3 +97,22 @@ def test_sample_questions_is_reproducible(kb):
 def test_bad_split():
     with pytest.raises(ValueError, match="split must be"):
         knowledge.load_qa("test")
+
+
+def test_every_gold_fact_is_read_from_its_source_article(kb):
+    """helpers.facts reads each gold answer out of its own article: a right answer is never called invented."""
+    articles, train, heldout = kb
+    sources = knowledge.answer_sources(train + heldout, articles)
+    for q, texts in zip(train + heldout, sources):
+        verdict = facts.judge(texts[0], q["answer"], texts)
+        assert verdict.kind == "correct", (q, verdict)
+
+
+def test_answer_sources(kb):
+    articles, _, heldout = kb
+    q = heldout[0]  # answered by A01
+    plain, shown = knowledge.answer_sources([q], articles), knowledge.answer_sources([q], articles, [["A03", "A01"]])
+    assert plain == [[knowledge.article_text(knowledge.by_id(articles)[q["article_id"]])]]
+    assert len(shown[0]) == 2 and "£7.40" in shown[0][1]  # the source once, then the other shown article
+    with pytest.raises(ValueError, match="one per question"):
+        knowledge.answer_sources([q], articles, [])

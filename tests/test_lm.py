@@ -64,3 +64,12 @@ def test_truncation_stats_and_learned_tokens():
     assert stats["truncated"].tolist() == [False, True] and stats["nothing_learned"].tolist() == [False, True]
     tokens = lm.learned_tokens(lm.chat_example(short, tok, 10), tok)
     assert tokens["learned"].tolist() == [False] * 4 + [True] * 3
+
+
+def test_token_logprobs_match_cross_entropy_and_skip_ignored():
+    torch.manual_seed(0)
+    logits, targets = torch.randn(2, 5, 11), torch.randint(0, 11, (2, 5))
+    targets[0, :2] = lm.IGNORE_INDEX
+    per_token = lm.token_logprobs(logits, targets)
+    expected = -torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+    assert per_token.shape == (2, 5) and torch.allclose(per_token, expected.masked_fill(targets < 0, 0.0), atol=1e-6)

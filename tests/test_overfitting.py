@@ -32,7 +32,7 @@ def slice_data():
         "label": [0, 0, 0, 1, 1, 1],
     }
     ds = data.tokenize(Dataset.from_dict(rows), tokenizer, 16)
-    return O.SliceData(LABELS, ds, ds.select([0, 3]), ds.select([1, 4]), tokenizer, 16)
+    return O.SliceData(LABELS, ds, ds.select([0, 3]), tokenizer, 16)
 
 
 def test_train_slice_takes_per_class_examples(slice_data):
@@ -93,7 +93,7 @@ def fake_run(evals: list[float], restored: int | None = None) -> dict:
         h.log_eval(step, {"eval_loss": loss})
     h.best_step = min(range(len(evals)), key=evals.__getitem__)
     h.restored_step = restored
-    return {"history": h.to_dict(), "test_accuracy": 0.5, "train_size": 30}
+    return {"history": h.to_dict(), "val_accuracy": 0.5, "train_size": 30}
 
 
 def test_summarize_measures_the_overfit_gap():
@@ -111,12 +111,12 @@ def test_run_slice_trains_and_grid_reuses_known_runs(slice_data, monkeypatch):
     h = History.from_dict(run["history"])
     assert run["train_size"] == 4 and h.steps == 2 and [r["step"] for r in h.evals] == [0, 1, 2]  # start, epochs
     assert h.evals[-1]["eval_loss"] != h.evals[0]["eval_loss"]  # the weights moved
-    assert 0 <= run["test_accuracy"] <= 1
+    assert 0 <= run["val_accuracy"] <= 1 and "accuracy" in h.evals[-1]  # validation accuracy at every evaluation
     # A known point must come from `done`; only the new point trains (a fake run_slice records what trains).
     trained = []
-    monkeypatch.setattr(O, "run_slice", lambda s, sd: trained.append(s) or {"history": {}, "test_accuracy": 0.0})
+    monkeypatch.setattr(O, "run_slice", lambda s, sd: trained.append(s) or {"history": {}, "val_accuracy": 0.0})
     grid = O.Grid((2,), (1e-3, 1e-4), (2,), (2,))
     results = O.run_grid(grid, replace(settings, per_class=9), slice_data, done=[run])
     assert trained == [replace(settings, learning_rate=1e-4)]
     reused = results[O.key({"per_class": 2, "learning_rate": 1e-3, "epochs": 2, "rank": 2})]
-    assert reused["history"] is run["history"] and reused["test_accuracy"] == run["test_accuracy"]
+    assert reused["history"] is run["history"] and reused["val_accuracy"] == run["val_accuracy"]

@@ -139,3 +139,12 @@ def test_runs_in_one_process_may_choose_different_precisions():
     for mode in ("no", "bf16", "no"):  # accelerate would refuse a second precision without a reset
         config = training.TrainConfig(max_steps=1, batch_size=8, mixed_precision=mode, progress=False)
         assert training.train(tiny_classifier(), ds, config, tokenizer=tok).precision["mode"] == mode
+
+
+@pytest.mark.parametrize(
+    ("amx", "avx512_bf16", "dtype"), [(False, False, torch.float32), (False, True, torch.bfloat16)]
+)
+def test_inference_dtype_is_bf16_only_with_native_bf16(monkeypatch, amx, avx512_bf16, dtype):
+    mock_cpu(monkeypatch, amx=amx, avx512_bf16=avx512_bf16)
+    chosen, why = precision.inference_dtype(torch.device("cpu"))
+    assert chosen == dtype and why.startswith("bf16" if dtype == torch.bfloat16 else "fp32")

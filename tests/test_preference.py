@@ -145,14 +145,15 @@ def test_both_fall_passes_and_the_score_table():
     assert table.loc["b", "no_exclamation"] == 0.5 and table.loc["b", "low"] <= 0.5 <= table.loc["b", "high"]
 
 
-def test_lora_state_round_trip(chat_tok):
+def test_adapter_snapshot_round_trip(chat_tok):
     policy, _ = _policy(chat_tok)
-    saved = lesson.lora_state(policy)
+    saved = lesson.adapter_snapshot(policy)
+    before = {n: p.detach().clone() for n, p in policy.named_parameters() if "lora_" in n}
     for name, p in policy.named_parameters():
         if "lora_" in name:
             p.data.add_(1.0)
-    lesson.load_lora_state(policy, saved)
-    assert saved and all(torch.equal(p, saved[n]) for n, p in policy.named_parameters() if n in saved)
+    lesson.restore_adapter(policy, saved)
+    assert saved and before and all(torch.equal(p, before[n]) for n, p in policy.named_parameters() if n in before)
 
 
 def test_settings_keep_validation_apart_from_training():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from helpers import generation, knowledge, prompting, retrieval
+from helpers import generation, intent_prompting, knowledge, prompting, retrieval
 from helpers.lm import IGNORE_INDEX, chat_example
 from helpers.models import load_chat_model
 from tests.test_retrieval import ARTICLES, BagOfWords
@@ -44,7 +44,7 @@ def test_abstention_and_hallucination():
     unsure = prompting.score_answer("I'm sorry, I don't know that.", "£7.40")
     wrong = prompting.score_answer("A replacement card costs £5.", "£7.40")
     flags = lambda score: {k: score[k] for k in ("correct", "abstained", "hallucinated")}  # noqa: E731
-    assert set(right) == {"correct", "f1", "abstained", "hallucinated"}
+    assert set(right) == {"correct", "f1", "abstained", "hallucinated", "kind"}
     assert flags(right) == {"correct": True, "abstained": False, "hallucinated": False}
     assert flags(unsure) == {"correct": False, "abstained": True, "hallucinated": False}
     assert flags(wrong) == {"correct": False, "abstained": False, "hallucinated": True}
@@ -95,12 +95,14 @@ def test_prompt_shapes():
 
 def test_intent_prompt_and_parse():
     intents = ["card_arrival", "lost_or_stolen_card", "Refund_not_showing_up", "card_payment_fee_charged"]
-    msgs = prompting.intent_prompt("Where is my card?", intents, examples=[("I lost my card", "lost_or_stolen_card")])
+    msgs = intent_prompting.intent_prompt(
+        "Where is my card?", intents, examples=[("I lost my card", "lost_or_stolen_card")]
+    )
     assert "refund not showing up" in msgs[0]["content"] and msgs[2]["content"] == "lost or stolen card"
-    assert prompting.parse_intent("Label: card arrival", intents) == 0
-    assert prompting.parse_intent("lost_or_stolen_card", intents) == 1
-    assert prompting.parse_intent("refund", intents) == 2
-    assert prompting.parse_intent("the weather", intents) == -1
+    assert intent_prompting.parse_intent("Label: card arrival", intents) == 0
+    assert intent_prompting.parse_intent("lost_or_stolen_card", intents) == 1
+    assert intent_prompting.parse_intent("refund", intents) == 2
+    assert intent_prompting.parse_intent("the weather", intents) == -1
 
 
 @pytest.fixture(scope="module")
@@ -136,15 +138,15 @@ def test_evaluate_prompts_and_classify_plumbing(tiny_chat, monkeypatch):
     # Replies are parsed in order, one intent per text.
     seen = []
     monkeypatch.setattr(
-        prompting,
+        intent_prompting,
         "timed_generate",
         lambda m, t, c, **kw: seen.append(c) or (["Label: lost or stolen card", "the weather", "card arrival"], 0.5),
     )
     intents = ["card_arrival", "lost_or_stolen_card"]
     texts = ["I lost it", "hello", "where is my card"]
-    preds, seconds = prompting.classify_by_prompting(model, tok, texts, intents)
+    preds, seconds = intent_prompting.classify_by_prompting(model, tok, texts, intents)
     assert preds == [1, -1, 0] and seconds == 0.5
-    assert seen == [[prompting.intent_prompt(t, intents, ()) for t in texts]]
+    assert seen == [[intent_prompting.intent_prompt(t, intents, ()) for t in texts]]
 
 
 def test_qa_conversation_masks_prompt(tiny_chat):
@@ -168,3 +170,18 @@ def test_rag_prompts_hold_the_retrieved_articles():
 def test_share_stating():
     assert prompting.share_stating(["It is £650.", "£800 now", "£6500"], "£650") == 1 / 3
     assert prompting.share_stating([], "£650") == 0.0
+
+
+def test_hallucination_is_a_figure_no_source_holds():
+    a01 = knowledge.article_text(knowledge.by_id(knowledge.load_articles())["A01"])  # £8.30 express delivery
+    # The old rule (wrong and no abstention) called both of these hallucinations.
+    vague = prompting.score_answer("No, there is no such fee at Northwind.", "£7.40")
+    assert (vague["hallucinated"], vague["kind"]) == (False, "no fact")
+    misread = prompting.score_answer("It costs £8.30.", "£7.40", sources=[a01])
+    assert (misread["correct"], misread["hallucinated"], misread["kind"]) == (False, False, "off-target")
+    assert prompting.score_answer("It costs £8.30.", "£7.40")["hallucinated"]  # no source holds £8.30
+    assert prompting.score_answer("That is 7.40 pounds.", "£7.40")["correct"]  # any spelling of the gold
+    out = prompting.score_answers(["£8.30", "£9"], ["£7.40"] * 2, sources=[[a01], [a01]], questions=["Q", "Q"])
+    assert out["hallucination_rate"] == 0.5 and out["accuracy"] == 0
+    with pytest.raises(ValueError, match="one list of sources"):
+        prompting.score_answers(["£8.30"], ["£7.40"], sources=[])

@@ -24,7 +24,7 @@ def fake_run(per_class: int, lr: float, dip_at: int = 4) -> dict:
     return {
         "point": {"per_class": per_class, "learning_rate": lr, "epochs": 10, "rank": 4},
         "history": h.to_dict(),
-        "test_accuracy": 0.5,
+        "val_accuracy": 0.5,
     }
 
 

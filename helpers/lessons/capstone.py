@@ -1,8 +1,8 @@
 """The capstone support assistant for Northwind Bank: the fine-tuned intent classifier routes, retrieval
 finds the policy, the brand-voice adapter writes the reply, and low confidence escalates to a human.
 
-Built on ``shipping`` (classifier), ``knowledge`` and ``retrieval`` (policies), ``prompting`` (RAG prompt and
-fact scoring) and notebook 06's ``instruction_tuning`` (voice rules and data); ``helpers.chat`` trains the writer.
+Built on ``shipping`` (classifier), ``knowledge`` and ``retrieval`` (policies), ``facts`` (fact and hallucination
+scoring) and notebook 06's ``instruction_tuning`` (voice rules and data); ``helpers.chat`` trains the writer.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import ipywidgets as widgets
 import pandas as pd
 from IPython.display import display
 
-from helpers import knowledge, prompting, retrieval, shipping
+from helpers import knowledge, retrieval, shipping
 from helpers.generation import generate
 from helpers.lessons import instruction_tuning
 
@@ -147,27 +147,6 @@ class Assistant:
         return turns
 
 
-def score(turns: Sequence[Turn], questions: Sequence[dict]) -> pd.DataFrame:
-    """One row per message: right intent, right fact (gold answer contained), voice rules met, escalated, seconds."""
-    rows = []
-    for t, q in zip(turns, questions):
-        rows.append(
-            {
-                "id": q["id"],
-                "message": t.message,
-                "intent": t.intent,
-                "right_intent": t.intent in q["gold_intents"] if t.intent else None,
-                "right_fact": prompting.contains_gold(t.reply, q["answer"]) and not t.escalated,
-                "voice_ok": instruction_tuning.follows_voice(t.reply),
-                "escalated": t.escalated,
-                "seconds": t.seconds,
-                "reply": t.reply,
-                "gold": q["answer"],
-            }
-        )
-    return pd.DataFrame(rows)
-
-
 def baseline_turns(
     kind: str,
     questions: Sequence[dict],
@@ -177,13 +156,17 @@ def baseline_turns(
     articles: Sequence[dict],
     max_new_tokens: int = 96,
 ) -> list[Turn]:
-    """One part alone: 'prompt-only' (base model, rules in the prompt), 'rag-only' (base model + retrieved policy,
-    notebook 03's RAG prompt) or 'fine-tune-only' (the voice adapter, no policy)."""
+    """One part alone: 'prompt-only' (base model, rules in the prompt), 'rag-only' (base model + the retriever's top
+    policy, in the writer's own prompt: the assistant less classifier and adapter) or 'fine-tune-only' (the voice
+    adapter, no policy)."""
     texts, known = [q["question"] for q in questions], knowledge.by_id(articles)
     top = [h[0][0] for h in retrieval.search(index, texts, k=1)] if kind == "rag-only" else [None] * len(texts)
     chats = {
         "prompt-only": lambda t, a: [{"role": "system", "content": PROMPT_ONLY_SYSTEM}, {"role": "user", "content": t}],
-        "rag-only": lambda t, a: prompting.rag(t, [known[a]]),
+        "rag-only": lambda t, a: [
+            {"role": "system", "content": policy_system(known[a])},
+            {"role": "user", "content": t},
+        ],
         "fine-tune-only": lambda t, a: instruction_tuning.conversation({"message": t}, "voice", with_answer=False),
     }
     if kind not in chats:
@@ -196,23 +179,6 @@ def baseline_turns(
             replies = generate(chat_model, tokenizer, [chats[kind](t, a) for t, a in zip(texts, top)], max_new_tokens)
     seconds = (time.perf_counter() - start) / max(1, len(texts))
     return [Turn(t, "", 0.0, False, a, [], r, seconds) for t, a, r in zip(texts, top, replies)]
-
-
-def scoreboard(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per system: intent accuracy, fact accuracy, voice-rule rate, escalation rate, seconds per message."""
-    rows = {
-        name: {
-            "right intent": f["right_intent"].dropna().astype(float).mean()
-            if f["right_intent"].notna().any()
-            else float("nan"),
-            "right facts": f["right_fact"].mean(),
-            "voice rules met": f["voice_ok"].mean(),
-            "escalated": f["escalated"].mean(),
-            "seconds per message": f["seconds"].mean(),
-        }
-        for name, f in frames.items()
-    }
-    return pd.DataFrame(rows).T
 
 
 def stages(turn: Turn, articles: Sequence[dict]) -> pd.DataFrame:

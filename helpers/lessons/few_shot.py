@@ -8,7 +8,6 @@ row whose per-example test predictions let intervals and paired differences be c
 from __future__ import annotations
 
 import math
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -17,11 +16,10 @@ from dataclasses import dataclass, field
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
 from datasets import Dataset
-from sklearn.linear_model import LogisticRegression
 
-from helpers import data, models, precision, prompting, runtime
+from helpers import data, intent_prompting
+from helpers import few_shot as recipe
 from helpers.classifier import fine_tune_classifier
 from helpers.evaluation import predict_logits
 from helpers.intervals import Interval, accuracy_interval, paired_difference
@@ -118,14 +116,7 @@ def _per_intent(train: Dataset) -> int:  # examples per intent of a balanced tra
     return len(train) // len(set(train["label"]))
 
 
-def embed(embedder, texts: Sequence[str]) -> np.ndarray:
-    """Unit-length sentence embeddings (N, 384), as the frozen baseline uses them."""
-    return embedder.encode(list(texts), normalize_embeddings=True, batch_size=64, show_progress_bar=False)
-
-
-def fit_head(x: np.ndarray, y: Sequence[int], c: float = 10.0) -> LogisticRegression:
-    """A logistic-regression head on fixed embeddings."""
-    return LogisticRegression(C=c, max_iter=2000).fit(x, list(y))
+embed, fit_head = recipe.embed, recipe.fit_head  # the library's recipe (the CLI uses the same)
 
 
 def frozen_head(embedder, train: Dataset, val: Dataset, test: Dataset, c_grid: Sequence[float]) -> dict:
@@ -140,18 +131,14 @@ def frozen_head(embedder, train: Dataset, val: Dataset, test: Dataset, c_grid: S
 
 
 def setfit_run(train: Dataset, val: Dataset, test: Dataset, s: Settings, seed: int = 0) -> dict:
-    """SetFit (the ``setfit`` library): contrastive fine-tuning of MiniLM on sentence pairs, then a head."""
-    from setfit import SetFitModel, Trainer, TrainingArguments  # noqa: PLC0415  (imports in seconds; only here)
-
-    steps = min(s.setfit_max_steps, math.ceil(2 * s.setfit_iterations * len(train) / s.batch_size))
-    runtime.seed_everything(seed)
-    model = SetFitModel.from_pretrained(str(models.minilm_dir()), local_files_only=True)
-    with tempfile.TemporaryDirectory() as out:  # setfit writes checkpoints; keep them out of the checkout
-        args = TrainingArguments(output_dir=out, batch_size=s.batch_size, num_iterations=s.setfit_iterations, seed=seed)
-        args.max_steps, args.save_strategy, args.report_to, args.show_progress_bar = steps, "no", "none", False
-        _, train_s = _timed(Trainer(model=model, args=args, train_dataset=train).train)
-    val_acc = np.mean(np.asarray(model.predict(val["text"])) == np.asarray(val["label"]))
+    """SetFit (``helpers.few_shot.setfit``): contrastive fine-tuning of MiniLM on sentence pairs, then a head."""
+    config = recipe.SetFitConfig(
+        iterations=s.setfit_iterations, max_steps=s.setfit_max_steps, batch_size=s.batch_size, seed=seed
+    )
+    model, train_s = _timed(recipe.setfit, train, config)
+    val_acc = np.mean(model.predict(val["text"]) == np.asarray(val["label"]))
     preds, infer_s = _timed(model.predict, test["text"])
+    steps = config.steps(len(train))
     return _row("SetFit", _per_intent(train), val_acc, preds, train_s, infer_s, f"{steps} pair steps")
 
 
@@ -174,20 +161,13 @@ def fine_tune_run(method: str, train: Dataset, val: Dataset, test: Dataset, s: S
     return row | {"best_step": h.best_step, "steps": h.steps}  # best == last: still improving when the budget ended
 
 
-def chat_dtype(device: torch.device) -> tuple[torch.dtype, str]:
-    """bf16 weights for prompting where ``device`` computes bf16 natively (measured ~3x faster on AMX), else fp32."""
-    cuda = device.type == "cuda"
-    native, what = (torch.cuda.is_bf16_supported(), "CUDA") if cuda else precision.cpu_has_native_bf16()
-    return (torch.bfloat16, f"bf16: native on {what}") if native else (torch.float32, f"fp32: {what}")
-
-
 def prompting_runs(chat, tokenizer, shots: Dataset, test: Dataset) -> list[dict]:
     """SmolLM2 zero-shot and few-shot (one example per intent from ``shots``) on the test split."""
     names, one_each = test.features["label"].names, first_per_class(shots, 1)
     examples = [(t, names[y]) for t, y in zip(one_each["text"], one_each["label"])]
     rows = []
     for method, ex in (("prompt zero-shot", []), ("prompt few-shot", examples)):
-        preds, seconds = prompting.classify_by_prompting(chat, tokenizer, test["text"], names, ex)
+        preds, seconds = intent_prompting.classify_by_prompting(chat, tokenizer, test["text"], names, ex)
         rows.append(_row(method, len(ex) // len(names), float("nan"), preds, 0.0, seconds * len(test), ""))
     return rows
 
@@ -201,6 +181,9 @@ def results_frame(rows: Sequence[Mapping], test_labels: Sequence[int]) -> pd.Dat
     """One line per run: test accuracy with its 95% bootstrap interval, validation accuracy and costs."""
     cis = [accuracy_interval(r["predictions"], test_labels) for r in rows]
     frame = pd.DataFrame([{k: v for k, v in r.items() if k != "predictions"} for r in rows])
+    for column in ("best_step", "steps"):  # step counts, missing for methods without steps: whole numbers
+        if column in frame:
+            frame[column] = frame[column].astype("Int64")
     return frame.assign(accuracy=[c.estimate for c in cis], low=[c.low for c in cis], high=[c.high for c in cis])
 
 

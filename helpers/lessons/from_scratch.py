@@ -2,7 +2,9 @@
 
 The same MiniLM architecture starts once from its pre-trained weights and once
 from random weights; both get the same optimiser steps and batch size, so the
-only difference is where the weights started.
+only difference is where the weights started. Every run is monitored, and every
+reading of the sweep made, on a validation split carved from banking77's training
+split; the test split is scored once, at the end (``score_on_test``).
 """
 
 from __future__ import annotations
@@ -11,14 +13,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from datasets import Dataset
 
-from helpers import data, models
-from helpers.classifier import evaluate, fine_tune_classifier
+from helpers import data, intervals, models
+from helpers.classifier import FineTuned, evaluate, fine_tune_classifier
+from helpers.evaluation import predict_logits
 from helpers.runtime import Profile
 from helpers.training import TrainConfig
 
@@ -39,6 +40,8 @@ class SweepSettings:
     lr_pretrained: float
     lr_random: float
     curve_size: int | None  # the size whose learning curves are plotted
+    val_per_class: int  # validation examples per intent, carved from banking77's training split
+    evals: int  # validation passes per run (monitoring only: every run keeps its last weights)
 
 
 def sweep_settings(p: Profile) -> SweepSettings:
@@ -49,7 +52,29 @@ def sweep_settings(p: Profile) -> SweepSettings:
         lr_pretrained=1e-4,
         lr_random=5e-4,
         curve_size=5,
+        val_per_class=p.pick(smoke=10, workshop=20, full=20),
+        evals=p.pick(smoke=3, workshop=4, full=5),
     )
+
+
+def train_validation(p: Profile, s: SweepSettings, seed: int = 0) -> tuple[Dataset, Dataset]:
+    """(training pool, validation): banking77's training split for the profile's intents, stratified."""
+    pool = data.load_banking77("train", intents=p.intents, seed=seed)
+    n_val = s.val_per_class * len(pool.features["label"].names)
+    return data.stratified_split(pool, test_size=n_val, seed=seed)
+
+
+def per_class_slice(dataset: Dataset, per_class: int | None) -> Dataset:
+    """The first ``per_class`` examples of each label (None: all of them)."""
+    if per_class is None:
+        return dataset
+    seen: dict[int, int] = {}
+    keep = []
+    for i, label in enumerate(dataset["label"]):
+        seen[label] = seen.get(label, 0) + 1
+        if seen[label] <= per_class:
+            keep.append(i)
+    return dataset.select(keep)
 
 
 def budget_steps(n_examples: int, p: Profile, min_steps: int) -> int:
@@ -59,7 +84,7 @@ def budget_steps(n_examples: int, p: Profile, min_steps: int) -> int:
 
 def train_classifier(
     train_set: Dataset,
-    test_set: Dataset,
+    validation: Dataset,
     p: Profile,
     pretrained: bool,
     learning_rate: float,
@@ -67,31 +92,45 @@ def train_classifier(
     head_only: bool = False,
     seed: int = 0,
     progress: bool = True,
-) -> dict:
-    """Train one MiniLM classifier and return its test accuracy, per-step losses and costs (JSON-ready)."""
+    evals: int = 3,
+) -> tuple[dict, FineTuned]:
+    """Train one MiniLM classifier, monitored on ``validation`` (``evals`` passes; the last weights are kept).
+
+    Returns (a JSON-ready record: validation accuracy, losses, costs; the trained run, for the final test score).
+    The test split is refused here: it is scored once, at the end (``score_on_test``).
+    """
+    data.refuse_test_split(validation)
     labels = train_set.features["label"].names
     model, tok = models.load_classifier(labels, pretrained=pretrained)
     config = TrainConfig(
-        learning_rate=learning_rate, max_steps=steps, batch_size=p.batch_size, seed=seed, progress=progress
+        learning_rate=learning_rate,
+        max_steps=steps,
+        batch_size=p.batch_size,
+        eval_every_steps=max(1, math.ceil(steps / evals)),
+        restore_best=False,  # the same budget for every run: monitoring only, no early stopping
+        seed=seed,
+        progress=progress,
     )
     run = fine_tune_classifier(
         train_set,
         config,
         method="head-only" if head_only else "full",
+        eval_data=validation,
         model=model,
         tokenizer=tok,
         max_length=p.max_length,
     )
-    scores = evaluate(run, test_set)
     history = run.history
+    last = history.evals[-1] if history.evals else {}
+    scores = last if last.get("step") == history.steps and "accuracy" in last else evaluate(run, validation)
     mean_tokens = float(np.mean([len(ids) for ids in run.train_data["input_ids"]]))
     return {
         "start": "pre-trained" if pretrained else "random init",
         "head_only": head_only,
         "per_class": len(train_set) / len(labels),
         "n_train": len(train_set),
-        "accuracy": scores["accuracy"],
-        "macro_f1": scores["macro_f1"],
+        "val_accuracy": scores["accuracy"],
+        "val_macro_f1": scores["macro_f1"],
         "learning_rate": learning_rate,
         "steps": history.steps,
         "examples_seen": history.examples_seen,
@@ -100,31 +139,70 @@ def train_classifier(
         "params_trained": run.trainable,
         "params_total": run.total,
         "losses": [r["loss"] for r in history.train],
-    }
+        "val_losses": [[r["step"], r["eval_loss"]] for r in history.evals],
+    }, run
 
 
-def run_sweep(p: Profile, s: SweepSettings, seed: int = 0) -> list[dict]:
-    """Pre-trained and random-init runs at every size in ``s``, same steps and batch for both."""
-    test_set = data.load_banking77("test", per_class=p.test_per_class, intents=p.intents, seed=seed)
-    runs = []
+def run_sweep(
+    p: Profile, s: SweepSettings, train_pool: Dataset, validation: Dataset, seed: int = 0
+) -> tuple[list[dict], dict[tuple[str, int | str], FineTuned]]:
+    """Pre-trained and random-init runs at every size in ``s``, same steps and batch for both, on validation.
+
+    Returns (one record per run, the trained runs by (start, size) for the final test score).
+    """
+    runs, trained = [], {}
     for size in s.sizes:
-        train_set = data.load_banking77("train", per_class=size, intents=p.intents, seed=seed)
+        train_set = per_class_slice(train_pool, size)
         steps = budget_steps(len(train_set), p, s.min_steps)
         for pretrained, lr in ((True, s.lr_pretrained), (False, s.lr_random)):
             print(f"{'pre-trained' if pretrained else 'random init'}: {size or 'all'} per intent, {steps} steps")
-            run = train_classifier(train_set, test_set, p, pretrained, lr, steps, seed=seed)
-            runs.append({**run, "size": size if size is not None else "all"})
-    return runs
+            record, run = train_classifier(train_set, validation, p, pretrained, lr, steps, seed=seed, evals=s.evals)
+            record["size"] = size if size is not None else "all"
+            runs.append(record)
+            trained[record["start"], record["size"]] = run
+    return runs, trained
+
+
+def score_on_test(trained: dict[tuple[str, int | str], FineTuned], test_set: Dataset) -> list[dict]:
+    """The final score, once: each trained run's test accuracy with its 95% bootstrap interval, and per-example
+    right/wrong (for paired differences)."""
+    rows = []
+    for (start, size), run in trained.items():
+        logits, labels = predict_logits(
+            run.model, data.tokenize(test_set, run.tokenizer, run.max_length), run.tokenizer
+        )
+        right = logits.argmax(-1) == labels
+        interval = intervals.mean_interval(right.astype(float))
+        rows.append(
+            {
+                "start": start,
+                "size": size,
+                "per_class": len(run.train_data) / len(run.labels),
+                "test_accuracy": interval.estimate,
+                "low": interval.low,
+                "high": interval.high,
+                "right": right.astype(int).tolist(),
+            }
+        )
+    return rows
+
+
+def final_gap(final: Sequence[dict], size) -> intervals.Interval:
+    """Pre-trained minus random-init test accuracy at ``size``, with a paired bootstrap interval."""
+    right = {r["start"]: r["right"] for r in final if r["size"] == size}
+    if set(right) != {"pre-trained", "random init"}:
+        raise ValueError(f"No pre-trained and random-init pair at size {size!r} in the final scores.")
+    return intervals.paired_difference(right["pre-trained"], right["random init"])
 
 
 def sweep_frame(runs: Sequence[dict]) -> pd.DataFrame:
     """One row per run, without the per-step losses."""
-    return pd.DataFrame([{k: v for k, v in r.items() if k != "losses"} for r in runs])
+    return pd.DataFrame([{k: v for k, v in r.items() if k not in ("losses", "val_losses")} for r in runs])
 
 
 def gap_at(runs: Sequence[dict], size) -> float:
-    """Pre-trained minus random-init test accuracy at ``size`` examples per intent."""
-    acc = {r["start"]: r["accuracy"] for r in runs if r["size"] == size and not r["head_only"]}
+    """Pre-trained minus random-init validation accuracy at ``size`` examples per intent."""
+    acc = {r["start"]: r["val_accuracy"] for r in runs if r["size"] == size and not r["head_only"]}
     if set(acc) != {"pre-trained", "random init"}:
         raise ValueError(
             f"No pre-trained and random-init pair at size {size!r}; sizes run: "
@@ -134,43 +212,6 @@ def gap_at(runs: Sequence[dict], size) -> float:
 
 
 def smallest_size_reaching(runs: Sequence[dict], start: str, target: float) -> float | None:
-    """Fewest examples per intent at which ``start`` reached ``target`` accuracy, or None if it never did."""
-    hits = [r["per_class"] for r in runs if r["start"] == start and not r["head_only"] and r["accuracy"] >= target]
+    """Fewest examples per intent at which ``start`` reached ``target`` validation accuracy, or None if never."""
+    hits = [r["per_class"] for r in runs if r["start"] == start and not r["head_only"] and r["val_accuracy"] >= target]
     return min(hits) if hits else None
-
-
-def plot_sweep(runs: Sequence[dict], ax=None, anchors: dict | None = None):
-    """Test accuracy vs examples per intent, one line per starting point, published anchors marked."""
-    ax = ax if ax is not None else plt.subplots(figsize=(7, 4))[1]
-    frame = sweep_frame(runs)
-    sns.lineplot(data=frame[~frame["head_only"]], x="per_class", y="accuracy", hue="start", marker="o", ax=ax)
-    for (label, (x, y)), color in zip((anchors or ANCHORS).items(), ("tab:green", "tab:purple")):
-        if x is None:
-            ax.axhline(y, ls="--", color=color, lw=1, label=f"{label}: {y:.1%}")
-        else:
-            ax.plot([x], [y], marker="*", ms=14, color=color, ls="none", label=f"{label}: {y:.1%}")
-    ax.set(
-        xscale="log",
-        xlabel="training examples per intent (log scale)",
-        ylabel="test accuracy",
-        ylim=(0, 1),
-        title="Pre-trained vs random init, same architecture and budget",
-    )
-    ax.legend(fontsize=8, loc="lower right")
-    return ax
-
-
-def plot_curves(runs: Sequence[dict], size, ax=None, smooth: int = 5):
-    """Training loss per step at ``size`` examples per intent, one line per starting point."""
-    ax = ax if ax is not None else plt.subplots(figsize=(7, 4))[1]
-    for r in runs:
-        if r["size"] == size and not r["head_only"]:
-            loss = pd.Series(r["losses"]).rolling(smooth, min_periods=1).mean()
-            ax.plot(np.arange(1, len(loss) + 1), loss, label=f"{r['start']} (lr {r['learning_rate']:g})")
-    ax.set(
-        xlabel="optimiser step",
-        ylabel=f"training loss (rolling mean of {smooth})",
-        title=f"Learning curves at {size} examples per intent",
-    )
-    ax.legend()
-    return ax

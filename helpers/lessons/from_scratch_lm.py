@@ -46,7 +46,7 @@ class LMSettings:
     """Knobs of the generative race; both models get the same wall-clock budget on the same text."""
 
     n_train_texts: int  # banking77 training queries used as domain text
-    n_heldout_texts: int  # banking77 test queries for held-out perplexity
+    n_heldout_texts: int  # held-out queries: validation (from banking77 train) in the race, test at the end
     seconds: float  # training wall time per model
     batch_size: int
     lr_scratch: float
@@ -68,10 +68,14 @@ def lm_settings(p: Profile) -> LMSettings:
 
 
 def domain_texts(n_train: int, n_heldout: int, seed: int = 0) -> tuple[list[str], list[str]]:
-    """(training, held-out) banking-support text: banking77 train queries and unseen test queries."""
-    train = data.load_banking77("train", seed=seed).shuffle(seed=seed)["text"][:n_train]
-    heldout = data.load_banking77("test", seed=seed).shuffle(seed=seed)["text"][:n_heldout]
-    return list(train), list(heldout)
+    """(training, validation) banking-support text: disjoint banking77 train queries."""
+    texts = data.load_banking77("train", seed=seed).shuffle(seed=seed)["text"]
+    return list(texts[:n_train]), list(texts[n_train : n_train + n_heldout])
+
+
+def test_texts(n: int, seed: int = 0) -> list[str]:
+    """``n`` banking77 test queries, for the final held-out perplexity (scored once, at the end)."""
+    return list(data.load_banking77("test", seed=seed).shuffle(seed=seed)["text"][:n])
 
 
 def tiny_llama(
@@ -144,7 +148,10 @@ def train_for_seconds(
 
 
 def race(s: LMSettings, seed: int = 0, progress: bool = True) -> tuple[dict, dict]:
-    """Train the from-scratch LM and SmolLM2+LoRA for the same time; return (results, trained models)."""
+    """Train the from-scratch LM and SmolLM2+LoRA for the same time; return (results, trained models).
+
+    Perplexity in the results is on validation queries (held out from banking77's training split).
+    """
     chat, tok = models.load_chat_model()
     train_texts, heldout_texts = domain_texts(s.n_train_texts, s.n_heldout_texts, seed)
     train_set = lm.text_examples(train_texts, tok, s.max_length)
@@ -158,6 +165,16 @@ def race(s: LMSettings, seed: int = 0, progress: bool = True) -> tuple[dict, dic
         history = train_for_seconds(model, train_set, tok, s.seconds, lr, s.batch_size, seed, progress, method)
         results[name] = _row(model, history, lm.perplexity(model, heldout, tok), train_set)
     return results, {**built, "tokenizer": tok, "heldout_texts": heldout_texts}
+
+
+def final_perplexity(trained: dict, texts: list[str], s: LMSettings) -> dict[str, float]:
+    """The final score, once: each model's perplexity on ``texts`` (the test queries), by the race's names."""
+    tok, lora = trained["tokenizer"], trained["SmolLM2 + LoRA"]
+    held = lm.text_examples(texts, tok, s.max_length)
+    with lora.disable_adapter():  # the adapters were added to the base model in place: switch them off
+        base = lm.perplexity(lora, held, tok)
+    scores = {name: lm.perplexity(trained[name], held, tok) for name in ("from scratch", "SmolLM2 + LoRA")}
+    return {"base SmolLM2 (no tuning)": base, **scores}
 
 
 def _row(model, history, ppl: float, train_set) -> dict:

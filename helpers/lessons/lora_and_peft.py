@@ -13,13 +13,17 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
-from peft import PeftModel, prepare_model_for_kbit_training
+from peft import prepare_model_for_kbit_training
 from safetensors.torch import save_file
-from transformers import AutoModelForCausalLM, BitsAndBytesConfig, DataCollatorWithPadding
+from transformers import (
+    AutoModelForCausalLM,
+    BitsAndBytesConfig,
+    DataCollatorWithPadding,
+)
 
-from helpers import memory, models, paths
-from helpers.adapters import peft_wrapping
+from helpers import data, intervals, memory, models, paths
 from helpers.chat import fine_tune_chat
 from helpers.classifier import fine_tune_classifier, prepare_classifier
 from helpers.evaluation import classification_metrics, predict_logits
@@ -35,6 +39,22 @@ LEARNING_RATES = {"head-only": 3e-3, "lora": 2e-3, "full": 1e-4}
 def sweep_ranks(p: Profile) -> list[int]:
     """The LoRA ranks notebook 04 compares in profile ``p`` (rank 8 is always among them: the checks use it)."""
     return p.pick(smoke=[1, 8], workshop=[1, 8, 64], full=[1, 4, 8, 16, 64])
+
+
+def train_validation(p: Profile, seed: int = 0):
+    """(training, validation) banking77 splits for profile ``p``; the validation split is a stratified fifth.
+
+    With ``p.train_per_class`` examples per intent, the validation split is the next quarter as many again, drawn
+    by the same seeded shuffle: the training split is exactly ``load_banking77(per_class=...)``, so adding
+    validation leaves every training run as it was. With all the data, ``helpers.data.stratified_split``.
+    """
+    n = p.train_per_class
+    if n is None:
+        return data.stratified_split(data.load_banking77("train", intents=p.intents, seed=seed), 0.2, seed)
+    pool = data.load_banking77("train", per_class=n + max(1, n // 4), intents=p.intents, seed=seed)
+    labels = pd.Series(list(pool["label"]))
+    rank = labels.groupby(labels).cumcount()  # position within its intent, as drawn
+    return pool.select(np.flatnonzero(rank < n)), pool.select(np.flatnonzero(rank >= n))
 
 
 def save_trained(model: torch.nn.Module, folder: str | Path) -> float:
@@ -63,12 +83,15 @@ def run_variant(
     rank: int | None = None,
     save_dir: str | Path | None = None,
     learning_rates: dict[str, float] | None = None,
+    eval_ds=None,
 ) -> dict:
     """Train one variant on the same data and steps, and measure it: a table row (JSON-ready).
 
-    The row holds trainable params and share, test accuracy, training seconds, the memory of one training
-    step (counted by kind and measured, ``helpers.memory``), the size of what must be saved, and the test
-    predictions (to compare a reloaded adapter against).
+    The row holds trainable params and share, validation accuracy (``eval_ds``: monitored during training, the
+    weights with the lowest validation loss kept), test accuracy with its 95% bootstrap interval (the test set
+    scored once, after training), training seconds, the memory of one training step (counted by kind and
+    measured, ``helpers.memory``), the size of what must be saved, and the test predictions (to compare a
+    reloaded adapter against).
     """
     config = replace(config, learning_rate={**LEARNING_RATES, **(learning_rates or {})}[method])
     seed_everything(config.seed)  # every variant starts from the same random head
@@ -78,9 +101,13 @@ def run_variant(
         [train_ds[i] for i in range(min(config.batch_size, len(train_ds)))]
     )
     step = memory.step_memory(model, first_batch)  # on a copy; the model and the RNG are untouched
-    run = fine_tune_classifier(train_ds, config, method=method, model=model, tokenizer=tokenizer, labels=labels)
+    run = fine_tune_classifier(
+        train_ds, config, method=method, eval_data=eval_ds, model=model, tokenizer=tokenizer, labels=labels
+    )
     trainable, total, history = run.trainable, run.total, run.history
     logits, refs = predict_logits(model, test_ds, tokenizer)
+    test_accuracy = intervals.accuracy_interval(logits.argmax(-1), refs)
+    val_accuracy = kept_eval(history).get("accuracy", float("nan"))
     folder = Path(save_dir) / variant_name(method, rank).replace(" ", "_").replace("=", "") if save_dir else None
     size = save_trained(model, folder) if folder else float("nan")
     return {
@@ -91,7 +118,10 @@ def run_variant(
         "trainable": trainable,
         "total": total,
         "trainable_pct": 100 * trainable / total,
+        "val_accuracy": val_accuracy,
         "accuracy": classification_metrics(logits.argmax(-1), refs)["accuracy"],
+        "accuracy_low": test_accuracy.low,
+        "accuracy_high": test_accuracy.high,
         "train_seconds": history.train_seconds,
         "steps": history.steps,
         **step.to_dict(),
@@ -102,6 +132,12 @@ def run_variant(
     }
 
 
+def kept_eval(history) -> dict:
+    """The evaluation record of the weights a run ended with (the restored best step, else the last); {} if none."""
+    step = history.restored_step if history.restored_step is not None else history.steps
+    return next((e for e in reversed(history.evals) if e["step"] == step), {})
+
+
 def compare_methods(
     ranks: list[int],
     train_ds,
@@ -110,29 +146,21 @@ def compare_methods(
     config: TrainConfig,
     save_dir: str | Path | None = None,
     learning_rates: dict[str, float] | None = None,
+    eval_ds=None,
 ) -> list[dict]:
-    """Head-only, LoRA at each rank, then full fine-tuning: one ``run_variant`` row each."""
+    """Head-only, LoRA at each rank, then full fine-tuning: one ``run_variant`` row each (``eval_ds``: validation)."""
     plan = [("head-only", None)] + [("lora", r) for r in ranks] + [("full", None)]
     rows = []
     for method, rank in plan:
         print(f"-- {variant_name(method, rank)}")
-        rows.append(run_variant(method, train_ds, test_ds, labels, config, rank, save_dir, learning_rates))
+        rows.append(run_variant(method, train_ds, test_ds, labels, config, rank, save_dir, learning_rates, eval_ds))
     return rows
 
 
 # --- adapters as files -------------------------------------------------------------
-def load_adapter(folder: str | Path, labels: list[str], adapter_name: str = "default"):
-    """A fresh MiniLM base with the saved adapter (and its classifier head) loaded from ``folder``."""
-    if not (Path(folder) / "adapter_config.json").exists():
-        raise FileNotFoundError(f"{folder} holds no adapter_config.json; save one with model.save_pretrained(folder).")
-    base, _ = models.load_classifier(labels)
-    with peft_wrapping():
-        return PeftModel.from_pretrained(base, str(folder), adapter_name=adapter_name)
 
 
-def test_logits(model, test_ds, tokenizer) -> np.ndarray:
-    """Logits (N, C) of ``model`` on the tokenised test set."""
-    return predict_logits(model, test_ds, tokenizer)[0]
+# --- peft's merge against ours, and a merged model as plain transformers files -------
 
 
 # --- a generative task for SmolLM2: answer in a fixed format ----------------------

@@ -45,12 +45,14 @@ class SliceSettings:
 
 @dataclass
 class SliceData:
-    """The tiny slice's pools: a large training pool (sliced per run), validation and test sets, all tokenised."""
+    """The tiny slice's pools: a large training pool (sliced per run) and a validation set, both tokenised.
+
+    No test set: this part of the lesson monitors and chooses, and both belong to validation.
+    """
 
     labels: list[str]
     train_pool: Dataset
     validation: Dataset
-    test: Dataset
     tokenizer: Any
     max_length: int
 
@@ -67,20 +69,18 @@ class SliceData:
 
 
 def load_slice_data(p: Profile, pool_per_class: int, val_per_class: int, seed: int = 0) -> SliceData:
-    """Training pool and validation set drawn (disjoint) from banking77 train, test from banking77 test."""
+    """Training pool and validation set drawn (disjoint, stratified) from banking77's training split."""
     intents = list(p.intents or data.banking77_intents())
     full = data.load_banking77("train", per_class=pool_per_class + val_per_class, intents=intents, seed=seed)
     pool, validation = data.stratified_split(full, test_size=val_per_class * len(intents), seed=seed)
-    test = data.load_banking77("test", per_class=p.test_per_class, intents=intents, seed=seed)
     _, tokenizer = models.load_classifier(intents)
     tok = lambda d: data.tokenize(d, tokenizer, p.max_length)  # noqa: E731
-    return SliceData(intents, tok(pool), tok(validation), tok(test), tokenizer, p.max_length)
+    return SliceData(intents, tok(pool), tok(validation), tokenizer, p.max_length)
 
 
-def run_slice(
-    settings: SliceSettings, sd: SliceData, test_every_eval: bool = False, progress: bool = False
-) -> dict[str, Any]:
-    """Train one run; return its History (as a dict), test accuracy of the final weights, and a summary row."""
+def run_slice(settings: SliceSettings, sd: SliceData, progress: bool = False) -> dict[str, Any]:
+    """Train one run, monitored on validation (loss and accuracy at every evaluation); return its History (as a
+    dict) and the validation accuracy of the weights it ends with."""
     train_set = sd.train_slice(settings.per_class)
     seed_everything(settings.seed)  # the new classification head is drawn at load time: same seed, same head
     net, _ = models.load_classifier(sd.labels)
@@ -106,19 +106,17 @@ def run_slice(
         model=net,
         tokenizer=sd.tokenizer,
         rank=settings.rank or 8,
-        metrics=False,
-        evaluate_fn=evaluation.metrics_fn(sd.test, sd.tokenizer) if test_every_eval else None,
     )
     return {
         "settings": asdict(settings),
         "history": run.history.to_dict(),
-        "test_accuracy": evaluation.evaluate_classifier(run.model, sd.test, sd.tokenizer)["accuracy"],
+        "val_accuracy": evaluation.evaluate_classifier(run.model, sd.validation, sd.tokenizer)["accuracy"],
         "train_size": len(train_set),
     }
 
 
 def summarize(run: dict[str, Any]) -> dict[str, Any]:
-    """One table row: validation-loss minimum and end, the overfitting gap, steps, test accuracy."""
+    """One table row: validation-loss minimum and end, the overfitting gap, steps, validation accuracy."""
     h = History.from_dict(run["history"])
     best = h.best()
     end = h.evals[-1]
@@ -132,7 +130,7 @@ def summarize(run: dict[str, Any]) -> dict[str, Any]:
         "overfit gap": end["eval_loss"] - best["eval_loss"],
         "val loss of final weights": ended["eval_loss"],
         "final train loss": h.final_loss,
-        "test accuracy": run["test_accuracy"],
+        "val accuracy": run["val_accuracy"],
     }
 
 
@@ -211,14 +209,14 @@ def run_grid(
 ) -> dict[str, dict[str, Any]]:
     """Train every grid point (shows a bar), reusing runs in ``done`` with identical settings.
 
-    Returns {key: {'point', 'history', 'test_accuracy'}}.
+    Returns {key: {'point', 'history', 'val_accuracy'}}.
     """
     known = {settings_key(run["settings"]): run for run in done}
     results = {}
     for point in tqdm(grid.points(), desc="Grid runs", unit="run"):
         settings = replace(base, **point)
         run = known.get(settings_key(settings)) or run_slice(settings, sd)
-        results[key(point)] = {"point": point, "history": run["history"], "test_accuracy": run["test_accuracy"]}
+        results[key(point)] = {"point": point, "history": run["history"], "val_accuracy": run["val_accuracy"]}
     return results
 
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from helpers import facts
 from helpers.knowledge import QA
-from helpers.prompting import contains_gold
 from helpers.runtime import Profile
 
 
@@ -41,11 +41,12 @@ def fact_scope(heldout: Sequence[QA], n_facts: int | None, seed: int = 0) -> set
 
 
 def answers_frame(questions: Sequence[QA], replies: dict[str, Sequence[str]], n: int = 4) -> pd.DataFrame:
-    """A table of the first ``n`` questions: gold answer and each method's reply (marked right or wrong)."""
+    """A table of the first ``n`` questions: gold answer and each method's reply (✔ when it states the gold fact)."""
     rows = []
     for i, q in enumerate(questions[:n]):
         row = {"question": q["question"], "gold": q["answer"]}
         for method, answers in replies.items():
-            row[method] = ("✔ " if contains_gold(answers[i], q["answer"]) else "✘ ") + answers[i]
+            right = facts.judge(answers[i], q["answer"], []).right_fact
+            row[method] = ("✔ " if right else "✘ ") + answers[i]
         rows.append(row)
     return pd.DataFrame(rows)
