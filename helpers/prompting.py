@@ -223,6 +223,3 @@ def evaluate_prompts(
 def qa_conversation(qa: QA) -> Messages:
     """A training conversation for fine-tuning: the bare (zero-shot) question, then the short gold answer."""
     return zero_shot(qa["question"]) + [{"role": "assistant", "content": qa["answer"]}]
-
-
-# --- intent classification by prompting -----------------------------------------

@@ -38,8 +38,8 @@ CHOICES = {"idxmax", "idxmin", "nlargest", "nsmallest"}  # pandas choices; max/m
 NOT_YET_FIXED: dict[str, str] = {
     "02": "02 scores the test split inside every label-noise run (noise_run) before its imbalance runs train, and its "
     "class-weights exercise scores the test split",
-    "04": "04 is being fixed now by its owner: compare_methods monitors with the test split, and the adapter cells "
-    "score it before the chat LoRA trains",
+    "04": "04's compare_methods is handed the test split and trains in the same call (it monitors on validation, "
+    "then scores test), and the adapter and merge cells score test before the chat LoRA trains (cell 34)",
     "07": "07 scores the test split before its drift section trains a new model",
     "09": "09's sweep passes the test split into every training run (fine_tune_run)",
     "10": "10 scores the reward model on the test pairs before DPO trains, and Exercise 1 trains and scores on them",

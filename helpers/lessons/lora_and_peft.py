@@ -157,12 +157,6 @@ def compare_methods(
     return rows
 
 
-# --- adapters as files -------------------------------------------------------------
-
-
-# --- peft's merge against ours, and a merged model as plain transformers files -------
-
-
 # --- a generative task for SmolLM2: answer in a fixed format ----------------------
 INTENT_SYSTEM = "You sort online-banking messages. Reply with one line: intent: <intent_name>."
 INTENT_REPLY = re.compile(r"^intent: ([A-Za-z_]+)$")
