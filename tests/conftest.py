@@ -6,6 +6,9 @@ import socket
 
 import pytest
 import torch
+from transformers import AutoTokenizer
+
+from helpers import models
 
 
 @pytest.fixture(autouse=True)
@@ -29,3 +32,11 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def chat_tok():
+    """SmolLM2's tokenizer, from the de-quantized cache (built on first use)."""
+    if not (models.chat_cache_dir() / "tokenizer.json").exists():
+        models.load_chat_model()
+    return AutoTokenizer.from_pretrained(models.chat_cache_dir())

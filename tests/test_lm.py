@@ -1,13 +1,7 @@
 import pytest
 import torch
-from transformers import AutoTokenizer
 
-from helpers import lm, models
-
-
-@pytest.fixture(scope="module")
-def chat_tok():
-    return AutoTokenizer.from_pretrained(models._cached_smollm())  # builds the de-quantized cache on first use
+from helpers import lm
 
 
 def test_assistant_only_masks_the_prompt(chat_tok):

@@ -22,13 +22,6 @@ from tests.tiny import tiny_causal_lm, tiny_classifier
 
 
 @pytest.fixture(scope="module")
-def chat_tok():
-    if not (models.chat_cache_dir() / "tokenizer.json").exists():
-        models.load_chat_model()  # builds the de-quantized cache once
-    return AutoTokenizer.from_pretrained(models.chat_cache_dir())
-
-
-@pytest.fixture(scope="module")
 def pairs():
     return lesson.make_pairs(voice.load_brand_voice("train")[:6])
 

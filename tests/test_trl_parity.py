@@ -6,20 +6,11 @@ import copy
 
 import pytest
 import torch
-from transformers import AutoTokenizer
 
-from helpers import models
 from helpers.adapters import add_lora
 from helpers.lessons import instruction_tuning as voice
 from helpers.lessons import trl_parity
 from tests.tiny import tiny_causal_lm
-
-
-@pytest.fixture(scope="module")
-def chat_tok():
-    if not (models.chat_cache_dir() / "tokenizer.json").exists():
-        models.load_chat_model()  # builds the de-quantized cache once
-    return AutoTokenizer.from_pretrained(models.chat_cache_dir())
 
 
 @pytest.fixture(scope="module")
