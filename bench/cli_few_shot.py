@@ -140,7 +140,11 @@ def cli(name: str) -> dict:
     if done.returncode != 0:
         raise SystemExit(f"{name} failed:\n{done.stderr[-3000:]}")
     metrics = json.loads((out / "metrics.json").read_text())
-    said = [line for line in done.stdout.splitlines() if line.startswith(("Method", "setfit", "lora", "frozen"))]
+    said = [  # as the user read it, with the repository's path made relative (the record holds no machine's paths)
+        line.replace(f"{cwd}/", "")
+        for line in done.stdout.splitlines()
+        if line.startswith(("Method", "setfit", "lora", "frozen"))
+    ]
     row = {"run": name, "arguments": extra, "code": "last commit" if old else "this change", "said": said}
     row |= {"wall_seconds_incl_lock_wait": round(time.perf_counter() - start, 1), "metrics": metrics}
     (WORK / f"cli-{name}.json").write_text(json.dumps(row, indent=1))

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
-import time
 
 import torch
-from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
 from bench.common import save
-from helpers import data, models, precision, runtime
+from helpers import data, models, runtime
 from helpers.classifier import fine_tune_classifier
+from helpers.lessons import trainer_parity
 from helpers.training import TrainConfig
 
 # Dense bf16 peak TFLOP/s (vendor data sheets, without sparsity), by a name fragment of torch's device name.
@@ -41,38 +39,21 @@ def flops_per_token(labels) -> float:
     return 6.0 * (sum(p.numel() for p in model.parameters()) - embedding)
 
 
-def workbook_loop(train_tok, labels, steps: int, batch: int) -> float:
-    """Seconds for ``steps`` optimiser steps with the workbook's recipe (helpers.classifier, one loop)."""
-    config = TrainConfig(
+def bench_config(steps: int, batch: int) -> TrainConfig:
+    """The one recipe both sides run: the same steps, batch, learning rate, warm-up and weight decay."""
+    return TrainConfig(
         learning_rate=1e-4, max_steps=steps, batch_size=batch, progress=False, warmup_ratio=0.1, weight_decay=0.01
     )
-    return fine_tune_classifier(train_tok, config, labels=labels).history.train_seconds  # seeds with 0 first
+
+
+def workbook_loop(train_tok, labels, steps: int, batch: int) -> float:
+    """Seconds for ``steps`` optimiser steps with the workbook's recipe (helpers.classifier, one loop)."""
+    return fine_tune_classifier(train_tok, bench_config(steps, batch), labels=labels).history.train_seconds
 
 
 def hf_trainer(train_tok, labels, steps: int, batch: int) -> float:
-    """Seconds for ``steps`` optimiser steps with transformers.Trainer (no saving, no logging)."""
-    runtime.seed_everything(0)
-    model, tok = models.load_classifier(labels)
-    with tempfile.TemporaryDirectory() as out:
-        args = TrainingArguments(
-            output_dir=out,
-            max_steps=steps,
-            per_device_train_batch_size=batch,
-            learning_rate=1e-4,
-            warmup_steps=int(0.1 * steps),
-            weight_decay=0.01,
-            save_strategy="no",
-            logging_strategy="no",
-            report_to=[],
-            disable_tqdm=True,
-            seed=0,
-            dataloader_num_workers=0,
-            bf16=precision.resolve("auto", runtime.pick_device().type).mode == "bf16",  # as our "auto"
-        )
-        trainer = Trainer(model=model, args=args, train_dataset=train_tok, data_collator=DataCollatorWithPadding(tok))
-        start = time.perf_counter()
-        trainer.train()
-        return time.perf_counter() - start
+    """Seconds for the same steps with transformers.Trainer, set up as notebook 00's parity cell sets it up."""
+    return trainer_parity.trainer_fine_tune(train_tok, labels, bench_config(steps, batch), steps)["seconds"]
 
 
 def main() -> None:

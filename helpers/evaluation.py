@@ -39,6 +39,11 @@ def predict_logits(model, dataset, tokenizer, batch_size: int = 64) -> tuple[np.
     return torch.cat(logits).numpy(), torch.cat(labels).numpy()
 
 
+def predict_labels(model, dataset, tokenizer, batch_size: int = 64) -> np.ndarray:
+    """Predicted label ids (N,) for a tokenised dataset, in dataset order."""
+    return predict_logits(model, dataset, tokenizer, batch_size)[0].argmax(-1)
+
+
 def classification_metrics(predictions, references) -> dict[str, float]:
     """{'accuracy', 'macro_f1'} for integer predictions against references."""
     preds, refs = np.asarray(predictions).tolist(), np.asarray(references).tolist()

@@ -226,12 +226,3 @@ def paired_gap(verdicts: Mapping[str, Sequence[Verdict]], a: str, b: str, measur
     if measure not in ("hallucinated", "right_fact"):
         raise ValueError(f"measure must be 'hallucinated' or 'right_fact', not {measure!r}.")
     return paired_difference([getattr(v, measure) for v in verdicts[a]], [getattr(v, measure) for v in verdicts[b]])
-
-
-def in_words(gap: Interval, a: str, b: str, verb: str = "hallucinates") -> str:
-    """A ``paired_gap`` (a minus b) as a verdict that names a winner only where the interval excludes zero."""
-    if gap.low > 0:
-        return f"{a} {verb} more often than {b}"
-    if gap.high < 0:
-        return f"{b} {verb} more often than {a}"
-    return "no measurable difference at this size"

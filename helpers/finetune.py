@@ -22,7 +22,7 @@ from accelerate import PartialState
 
 from helpers import few_shot
 from helpers.data import tokenize_and_count
-from helpers.evaluation import evaluate_classifier
+from helpers.evaluation import evaluate_classifier, predict_labels
 from helpers.finetune_files import (
     load_train_test,
     model_name,
@@ -34,7 +34,6 @@ from helpers.finetune_files import (
 from helpers.finetune_methods import (
     DEFAULT_LR,
     METHODS,
-    argmax,
     baseline,
     choose_method,
     fine_tune,
@@ -184,7 +183,7 @@ def _train_and_write(
         )
     elif tuning:
         shipped, history, extra = fine_tune(config, facts, net, tokenizer, labels, max_length, train_tok, resume)
-        scores[method] = scores_of(argmax(shipped, val_tok, tokenizer), val_ds, history.train_seconds)
+        scores[method] = scores_of(predict_labels(shipped, val_tok, tokenizer), val_ds, history.train_seconds)
         scores[method] |= evaluate_classifier(shipped, test_tok, tokenizer)
     scores[method] |= {k: v for k, v in extra.items() if k == "steps"}
     if scores[method]["validation_accuracy"] < scores[few_shot.FROZEN]["validation_accuracy"]:

@@ -11,12 +11,11 @@ import os
 import time
 from typing import Any
 
-import numpy as np
 from datasets import Dataset
 
 from helpers import few_shot
 from helpers.classifier import fine_tune_classifier
-from helpers.evaluation import classification_metrics, predict_logits
+from helpers.evaluation import classification_metrics
 from helpers.finetune_files import per_label
 from helpers.training import TrainConfig
 
@@ -81,11 +80,6 @@ def scores_of(val_preds, val_ds, seconds: float, test_preds=None, test_ds=None) 
     val = classification_metrics(val_preds, val_ds["label"])["accuracy"]
     test = {} if test_preds is None else classification_metrics(test_preds, test_ds["label"])
     return dict(validation_accuracy=val, **test, train_seconds=round(seconds, 2))
-
-
-def argmax(net, dataset: Dataset, tokenizer) -> np.ndarray:
-    """A classifier's predicted label ids on a tokenised dataset."""
-    return predict_logits(net, dataset, tokenizer)[0].argmax(-1)
 
 
 def fine_tune(config, facts, net, tokenizer, labels, max_length, train_tok, resume):

@@ -50,6 +50,16 @@ def accuracy_interval(predictions: Sequence, references: Sequence, level: float 
     return mean_interval(right.astype(float), level=level, seed=seed)
 
 
+def in_words(gap: Interval, a: str, b: str, more: str) -> str:
+    """A difference ``a`` minus ``b`` in words ("{a} {more} than {b}"), naming a winner only where its interval
+    excludes zero; otherwise "no measurable difference at this size"."""
+    if gap.low > 0:
+        return f"{a} {more} than {b}"
+    if gap.high < 0:
+        return f"{b} {more} than {a}"
+    return "no measurable difference at this size"
+
+
 def paired_difference(a_right: Sequence, b_right: Sequence, level: float = 0.95, seed: int = 0) -> Interval:
     """Mean of a minus b over the same examples (e.g. right/wrong per test message), resampled in pairs."""
     a, b = np.asarray(a_right, dtype=float), np.asarray(b_right, dtype=float)

@@ -1,15 +1,18 @@
-"""Causal language-model data: plain text and chat examples, loss masking, what truncation cuts, perplexity."""
+"""Causal language-model data: plain text and chat examples, loss masking, what truncation cuts, perplexity and
+its bootstrap interval."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 from datasets import Dataset
 from transformers import DataCollatorForSeq2Seq
 
+from helpers import intervals
 from helpers.data import eval_loader
 
 IGNORE_INDEX = -100  # label value the loss skips (PyTorch's cross-entropy default)
@@ -105,16 +108,52 @@ def lm_collator(tokenizer):
 
 
 @torch.no_grad()
-def perplexity(model, dataset: Dataset, tokenizer, batch_size: int = 8) -> float:
-    """exp(mean loss per predicted token) over a tokenised LM dataset; lower is better."""
-    device = next(model.parameters()).device
-    was_training = model.training
+def query_losses(model, dataset, tokenizer, batch_size: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Per sequence, in order: summed negative log-likelihood of its predicted tokens, and how many it predicts.
+
+    exp(nll.sum() / tokens.sum()) is ``perplexity`` on the same data.
+    """
+    device, was_training = next(model.parameters()).device, model.training
     model.eval()
-    total_loss, total_tokens = 0.0, 0
+    nll, tokens = [], []
     for batch in eval_loader(dataset, batch_size, lm_collator(tokenizer)):
         batch = {k: v.to(device) for k, v in batch.items()}
-        n_tokens = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())  # the model shifts labels by one
-        total_loss += model(**batch).loss.float().item() * n_tokens
-        total_tokens += n_tokens
+        targets = batch["labels"][:, 1:]  # (B, T-1): position t predicts token t+1
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
+        nll.append(-token_logprobs(logits, targets).sum(-1).double().cpu())
+        tokens.append((targets != IGNORE_INDEX).sum(-1).cpu())
     model.train(was_training)
-    return math.exp(total_loss / max(1, total_tokens))
+    return torch.cat(nll).numpy(), torch.cat(tokens).numpy()
+
+
+def _loss_shares(nll: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    """Per-query values whose mean is the loss per token (total nll / total tokens) and whose bootstrap means
+    move as that ratio does (to first order: each query's loss less its tokens at the mean rate, per mean query)."""
+    rate = nll.sum() / tokens.sum()
+    return rate + (nll - rate * tokens) / tokens.mean()
+
+
+def _exp(interval: intervals.Interval) -> intervals.Interval:
+    """An interval on a loss per token, as perplexity (its str() reads percentages: format the fields yourself)."""
+    return intervals.Interval(*(float(np.exp(v)) for v in (interval.estimate, interval.low, interval.high)))
+
+
+def perplexity_interval(nll: np.ndarray, tokens: np.ndarray, seed: int = 0) -> intervals.Interval:
+    """Perplexity exp(total nll / total tokens) with a 95% bootstrap interval over the queries (resampled whole)."""
+    return _exp(intervals.mean_interval(_loss_shares(np.asarray(nll), np.asarray(tokens)), seed=seed))
+
+
+def perplexity_ratio(scores: dict[str, dict], worse: str, better: str, seed: int = 0) -> intervals.Interval:
+    """``worse``'s perplexity over ``better``'s on the same queries, with a paired 95% bootstrap interval
+    (above 1 across the interval: ``better`` is measurably lower)."""
+    a, b = scores[worse], scores[better]
+    if not np.array_equal(a["tokens"], b["tokens"]):
+        raise ValueError(f"{worse!r} and {better!r} were not scored on the same tokens: no paired comparison.")
+    shares = [_loss_shares(np.asarray(r["nll"]), np.asarray(r["tokens"])) for r in (a, b)]
+    return _exp(intervals.paired_difference(*shares, seed=seed))
+
+
+def perplexity(model, dataset: Dataset, tokenizer, batch_size: int = 8) -> float:
+    """exp(mean loss per predicted token) over a tokenised LM dataset; lower is better."""
+    nll, tokens = query_losses(model, dataset, tokenizer, batch_size)
+    return math.exp(nll.sum() / max(1, tokens.sum()))

@@ -8,8 +8,9 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
-from helpers import adapters, facts, knowledge, models, prompting, retrieval, runtime
+from helpers import adapters, knowledge, models, prompting, retrieval, runtime
 from helpers.chat import fine_tune_chat
+from helpers.intervals import in_words
 from helpers.lessons import capstone, capstone_scores, instruction_tuning
 from helpers.training import TrainConfig
 
@@ -86,20 +87,25 @@ def test_training_and_eval_data_stay_in_scope():
     )
 
 
-def test_low_confidence_escalates_and_high_threshold_zero_facts(parts):
-    p = parts
-    bot = capstone.Assistant(
+def _assistant(p: dict, threshold: float) -> capstone.Assistant:
+    """The tiny parts wired into one assistant that escalates below ``threshold`` (4 new tokens a reply)."""
+    return capstone.Assistant(
         p["clf"],
         p["clf_tok"],
         INTENTS,
         16,
-        threshold=1.01,
+        threshold=threshold,
         index=p["index"],
         articles=p["articles"],
         writer=p["writer"],
         writer_tokenizer=p["chat_tok"],
         max_new_tokens=4,
     )
+
+
+def test_low_confidence_escalates_and_high_threshold_zero_facts(parts):
+    p = parts
+    bot = _assistant(p, threshold=1.01)
     questions = capstone.eval_messages(INTENTS, p["articles"], n=3)
     turns = bot.reply([q["question"] for q in questions])
     assert all(t.escalated and t.reply == capstone.ESCALATION_REPLY and t.article_id is None for t in turns)
@@ -110,18 +116,7 @@ def test_low_confidence_escalates_and_high_threshold_zero_facts(parts):
 
 def test_confident_route_picks_an_article_of_the_intent_when_retrieved(parts):
     p = parts
-    bot = capstone.Assistant(
-        p["clf"],
-        p["clf_tok"],
-        INTENTS,
-        16,
-        threshold=0.0,
-        index=p["index"],
-        articles=p["articles"],
-        writer=p["writer"],
-        writer_tokenizer=p["chat_tok"],
-        max_new_tokens=4,
-    )
+    bot = _assistant(p, threshold=0.0)
     known = knowledge.by_id(p["articles"])
     turns = bot.reply(["my card has not arrived yet", "what exchange rate do you use"])
     for t in turns:
@@ -200,11 +195,11 @@ def test_gaps_name_a_winner_only_where_the_interval_excludes_zero():
     frames["twin"] = frame([True] * 9 + [False, True, False])
     gaps = capstone_scores.gaps(frames, "whole")
     assert set(gaps) == {"part", "twin"} and gaps["part"].low > 0
-    words = facts.in_words(gaps["part"], "whole", "part", "states the right fact")
+    words = in_words(gaps["part"], "whole", "part", "states the right fact more often")
     assert words == "whole states the right fact more often than part"
-    assert facts.in_words(gaps["twin"], "whole", "twin") == "no measurable difference at this size"
+    assert in_words(gaps["twin"], "whole", "twin", "is right more often") == "no measurable difference at this size"
     backwards = capstone_scores.gaps(frames, "part")["whole"]
-    assert facts.in_words(backwards, "part", "whole", "is right").startswith("whole is right more often")
+    assert in_words(backwards, "part", "whole", "is right more often").startswith("whole is right more often")
     with pytest.raises(ValueError, match="No system"):
         capstone_scores.gaps(frames, "everything")
 

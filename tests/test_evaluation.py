@@ -34,6 +34,7 @@ def test_predict_logits_shapes_and_order():
             for i in range(len(ds))
         ]
     np.testing.assert_allclose(logits, torch.stack(one_by_one).numpy(), atol=1e-5)
+    assert evaluation.predict_labels(model, ds, tok, batch_size=5).tolist() == logits.argmax(-1).tolist()
 
 
 def test_confusion_matrix_counts():

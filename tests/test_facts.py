@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from helpers import facts, knowledge
+from helpers.intervals import in_words
 
 A03 = knowledge.article_text(knowledge.by_id(knowledge.load_articles())["A03"])  # £7.40, 4 working days, 0800 ...
 
@@ -115,11 +116,11 @@ def test_paired_gap():
     gap = facts.paired_gap(many, "guess", "read")
     assert gap.estimate == pytest.approx(10 / 12) and gap.low > 0  # guessing invents more, measurably
     assert facts.paired_gap(many, "guess", "read", "right_fact").estimate == pytest.approx(-10 / 12)
-    assert facts.in_words(gap, "guess", "read") == "guess hallucinates more often than read"
-    assert facts.in_words(facts.paired_gap(many, "read", "guess"), "read", "guess") == (
+    assert in_words(gap, "guess", "read", "hallucinates more often") == "guess hallucinates more often than read"
+    assert in_words(facts.paired_gap(many, "read", "guess"), "read", "guess", "hallucinates more often") == (
         "guess hallucinates more often than read"
     )
-    assert facts.in_words(facts.paired_gap(many, "read", "read"), "read", "read") == (
+    assert in_words(facts.paired_gap(many, "read", "read"), "read", "read", "hallucinates more often") == (
         "no measurable difference at this size"
     )
     with pytest.raises(ValueError, match="measure must be"):

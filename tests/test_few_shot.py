@@ -1,12 +1,13 @@
-"""helpers.lessons.few_shot: splits, the frozen baseline, choosing on validation, the claim's paired interval."""
+"""helpers.lessons.few_shot and few_shot_scores: splits, training apart from the test split, one final scoring."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from helpers import runtime
+from helpers import cache, runtime
 from helpers.lessons import few_shot as fs
+from helpers.lessons import few_shot_scores as scores
 from tests.tiny import TEXTS, two_class_dataset
 
 
@@ -61,10 +62,43 @@ def test_labelled_buys_counts_and_rejects_unknown_intents():
 def test_frozen_head_learns_and_reports_costs():
     data = two_class_dataset(repeat=4)
     train, val, test = fs.first_per_class(data, 4), fs.first_per_class(data, 2, skip=4), data
-    out = fs.frozen_head(BagOfWords(), train, val, test, c_grid=(1.0, 10.0))
-    assert out["method"] == "frozen + head" and out["per_intent"] == 4
-    assert np.mean(np.array(out["predictions"]) == np.array(test["label"])) == 1.0
-    assert out["setting"] in ("C=1", "C=10") and out["train_seconds"] > 0 and out["ms_per_query"] > 0
+    fitted = fs.frozen_head(BagOfWords(), train, val, c_grid=(1.0, 10.0))
+    out = fitted.row
+    assert out["method"] == "frozen + head" and out["per_intent"] == 4 and out["val_accuracy"] == 1.0
+    assert out["setting"] in ("C=1", "C=10") and out["train_seconds"] > 0
+    assert "predictions" not in out and "ms_per_query" not in out  # training never scores the test split
+    (row,) = scores.score_test([fitted], test)
+    assert np.mean(np.array(row["predictions"]) == np.array(test["label"])) == 1.0
+    assert row["ms_per_query"] > 0 and {k: row[k] for k in out} == out
+
+
+def test_score_test_scores_every_predictor_once_in_order():
+    data = two_class_dataset(repeat=2)
+    calls = []
+
+    def constant(label):
+        return fs.Fitted({"method": f"always {label}"}, lambda d: calls.append(label) or [label] * len(d))
+
+    rows = scores.score_test([constant(0), constant(1)], data)
+    assert calls == [0, 1] and [r["method"] for r in rows] == ["always 0", "always 1"]
+    assert rows[1]["predictions"] == [1] * len(data)
+
+
+def test_stored_returns_a_saved_run_only_with_the_cache_on(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache, "cache_root", lambda: tmp_path)
+    monkeypatch.setenv("WORKBOOK_CACHE", "on")
+    key, rows = {"sizes": (8,)}, [row("SetFit", 8, 0.9, [0, 1])]
+    assert fs.stored(key) is None and not list(tmp_path.rglob("*.json"))  # looking up writes nothing
+    cache.cached(fs.CACHE_NAME, key, lambda: rows)
+    assert fs.stored(key) == rows and fs.stored({"sizes": (4,)}) is None
+    monkeypatch.setenv("WORKBOOK_CACHE", "off")
+    assert fs.stored(key) is None
+
+
+def test_validation_frame_has_no_test_column():
+    frame = fs.validation_frame([row("LoRA", 8, 0.8, [0, 1]) | {"ms_per_query": 3.0, "steps": 40, "best_step": 40}])
+    assert list(frame.columns) == ["method", "per_intent", "val_accuracy", "best_step", "steps"]
+    assert str(frame.steps.dtype) == "Int64"
 
 
 def test_right_method_is_chosen_on_validation_not_test():
@@ -72,24 +106,28 @@ def test_right_method_is_chosen_on_validation_not_test():
     good_on_test = row("full fine-tune", 8, 0.5, labels)
     good_on_val = row("SetFit", 8, 0.9, [0] * 40)  # half right on test
     prompt = row("prompt few-shot", 0, float("nan"), [1] * 40)
-    assert fs.right_method([good_on_test, good_on_val, prompt], 8)["method"] == "SetFit"
+    assert scores.right_method([good_on_test, good_on_val, prompt], 8)["method"] == "SetFit"
     with pytest.raises(ValueError, match="No trained method at 4"):
-        fs.right_method([good_on_val], 4)
+        scores.right_method([good_on_val], 4)
 
 
-def test_the_claim_can_fail():
+def test_the_claim_can_fail_and_faces_every_prompt():
     labels = [0, 1] * 50
-    prompt = row("prompt zero-shot", 0, float("nan"), [0] * 100)  # 50% right
-    good = row("frozen + head", 8, 0.9, labels)
+    weak = row("prompt zero-shot", 0, float("nan"), [0] * 100)  # 50% right
+    strong = row("prompt few-shot", 1, float("nan"), labels)  # all right: no method can beat it
+    good = row("frozen + head", 8, 0.9, labels[:90] + [1 - y for y in labels[90:]])  # 90% right
     broken = row("frozen + head", 8, 0.9, [1 - y for y in labels])  # a broken method: always wrong
-    assert fs.versus_prompting([good, prompt], 8, labels)[2].low > 0
-    chosen, opponent, gap = fs.versus_prompting([broken, prompt], 8, labels)
-    assert chosen is broken and opponent is prompt and gap.high < 0
+    chosen, gaps = scores.versus_prompting([good, weak], 8, labels)
+    assert chosen is good and gaps["prompt zero-shot"].low > 0
+    chosen, gaps = scores.versus_prompting([broken, weak], 8, labels)
+    assert chosen is broken and gaps["prompt zero-shot"].high < 0
+    _, gaps = scores.versus_prompting([good, weak, strong], 8, labels)  # no prompt is picked: both are faced
+    assert set(gaps) == {"prompt zero-shot", "prompt few-shot"} and gaps["prompt few-shot"].high < 0
 
 
 def test_results_frame_puts_an_interval_on_each_run():
     labels = [0, 1] * 50
-    frame = fs.results_frame([row("LoRA", 4, 0.7, [0] * 100), row("LoRA", 8, 0.8, labels)], labels)
+    frame = scores.results_frame([row("LoRA", 4, 0.7, [0] * 100), row("LoRA", 8, 0.8, labels)], labels)
     assert frame.accuracy.tolist() == [0.5, 1.0]
     assert (frame.low <= frame.accuracy).all() and (frame.accuracy <= frame.high).all()
     assert frame.low[0] < 0.5 < frame.high[0] and "predictions" not in frame

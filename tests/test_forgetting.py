@@ -7,6 +7,7 @@ import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from helpers import models
+from helpers.intervals import in_words
 from helpers.lessons import forgetting as F
 
 
@@ -90,11 +91,19 @@ def test_compare_ignores_per_question_lists():
 
 def test_forgetting_gap_names_a_winner_only_when_the_interval_allows():
     kept, lost = [1] * 20, [0] * 20
-    assert F.verdict(F.forgetting_gap({"probe_right": lost}, {"probe_right": kept})).startswith("full fine-tuning")
-    assert F.verdict(F.forgetting_gap({"probe_right": kept}, {"probe_right": lost})).startswith("LoRA forgot")
+    assert in_words(
+        F.forgetting_gap({"probe_right": lost}, {"probe_right": kept}), "full", "LoRA", "forgot more"
+    ).startswith("full forgot more")
+    assert (
+        in_words(F.forgetting_gap({"probe_right": kept}, {"probe_right": lost}), "full", "LoRA", "forgot more")
+        == "LoRA forgot more than full"
+    )
     one_each = [1] * 10 + [0] * 10, [1] * 9 + [0] * 11  # one question apart out of 20: noise
     gap = F.forgetting_gap({"probe_right": one_each[1]}, {"probe_right": one_each[0]})
-    assert gap.estimate == pytest.approx(0.05) and F.verdict(gap) == "no measurable difference at this size"
+    assert (
+        gap.estimate == pytest.approx(0.05)
+        and in_words(gap, "full", "LoRA", "forgot more") == "no measurable difference at this size"
+    )
 
 
 def test_domain_splits_are_disjoint_and_come_from_training():

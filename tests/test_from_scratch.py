@@ -1,5 +1,5 @@
-"""helpers.lessons.from_scratch and helpers.lessons.from_scratch_lm: sweep bookkeeping, the tiny from-scratch LM,
-FLOPs and costs."""
+"""helpers.lessons.from_scratch, from_scratch_lm and from_scratch_plots: learning rates chosen on validation, sweep
+bookkeeping, the tiny from-scratch LM, perplexity with intervals, FLOPs and costs, the charts."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from collections import Counter
 import matplotlib
 import pytest
 import torch
-from transformers import AutoTokenizer
 
-from helpers import data, lm, models, runtime
-from helpers.lessons import from_scratch, from_scratch_lm, from_scratch_plots
+from helpers import adapters, data, lm, runtime
+from helpers.lessons import from_scratch, from_scratch_lm, from_scratch_plots, from_scratch_scores
 
 matplotlib.use("Agg")
 
@@ -37,18 +36,52 @@ RUNS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def tok():
-    if not (models.chat_cache_dir() / "tokenizer.json").exists():
-        models.load_chat_model()  # builds the de-quantized cache once
-    return AutoTokenizer.from_pretrained(models.chat_cache_dir())
-
-
 def test_sweep_settings_follow_the_profile():
     assert from_scratch.sweep_settings(runtime.profile("smoke")).sizes == (5, 16)
     assert from_scratch.sweep_settings(runtime.profile("full")).sizes[-1] is None  # the full training set
-    s = from_scratch.sweep_settings(runtime.profile("workshop"))
-    assert s.lr_random > s.lr_pretrained and s.curve_size == min(s.sizes)
+    for name in ("smoke", "workshop", "full"):
+        s = from_scratch.sweep_settings(runtime.profile(name))
+        grid = s.lr_grid
+        assert set(grid) == set(from_scratch.STARTS) and s.tune_size in s.sizes  # the grid's winners are reused
+        assert max(grid["random init"]) > max(grid["pre-trained"]) and s.curve_size in s.sizes
+    smoke = from_scratch.sweep_settings(runtime.profile("smoke")).lr_grid
+    assert all(2 <= len(rates) <= 3 for rates in smoke.values())  # smoke: a real choice, at a few runs' cost
+
+
+def _fake_trainer(calls, scores):
+    """Stands in for train_classifier: validation accuracy from ``scores`` by (pretrained, learning rate)."""
+
+    def train(train_set, validation, p, pretrained, learning_rate, steps, seed=0, evals=3):
+        calls.append((pretrained, learning_rate, len(train_set), steps))
+        start = "pre-trained" if pretrained else "random init"
+        record = {"start": start, "head_only": False, "learning_rate": learning_rate, "steps": steps}
+        record.update(val_accuracy=scores[pretrained, learning_rate], val_macro_f1=0.0, per_class=0)
+        return record, f"model {start} {learning_rate:g} {len(train_set)}"
+
+    return train
+
+
+def test_learning_rates_are_chosen_on_validation_and_the_winners_are_reused(monkeypatch):
+    p = runtime.profile("smoke")
+    s = from_scratch.sweep_settings(p)
+    s = type(s)(**{**s.__dict__, "lr_grid": {"pre-trained": (1e-4, 3e-4), "random init": (5e-4, 1e-3, 3e-3)}})
+    pool, validation = from_scratch.train_validation(p, s)
+    scores = {(True, 1e-4): 0.9, (True, 3e-4): 0.9, (False, 5e-4): 0.2, (False, 1e-3): 0.5, (False, 3e-3): 0.1}
+    calls = []
+    monkeypatch.setattr(from_scratch, "train_classifier", _fake_trainer(calls, scores))
+    grid, chosen = from_scratch.choose_learning_rates(p, s, pool, validation)
+    assert {k: c.learning_rate for k, c in chosen.items()} == {"pre-trained": 1e-4, "random init": 1e-3}  # tie: first
+    table = from_scratch.grid_frame(grid)
+    assert len(table) == 5 and table["chosen"].sum() == 2
+    assert table.loc[table["chosen"], "val_accuracy"].tolist() == [0.9, 0.5]
+    n_tune = s.tune_size * p.n_intents
+    assert all(n == n_tune for _, _, n, _ in calls)  # the grid trains at the tuning size only
+    calls.clear()
+    runs, trained = from_scratch.run_sweep(p, s, pool, validation, chosen)
+    assert [(pre, lr) for pre, lr, _, _ in calls] == [(True, 1e-4), (False, 1e-3)]  # only the other size trains
+    assert trained["random init", s.tune_size] == chosen["random init"].run  # the grid's winner, not a rerun
+    assert [r["learning_rate"] for r in runs] == [1e-4, 1e-3, 1e-4, 1e-3]
+    assert all("chosen" not in r for r in runs) and {r["size"] for r in runs} == set(s.sizes)
 
 
 def test_budget_steps_has_a_floor_and_scales_with_data():
@@ -69,6 +102,11 @@ def test_plots_return_axes():
     ax = from_scratch_plots.plot_sweep(RUNS)
     assert ax.get_xscale() == "log" and len(ax.get_legend().get_texts()) >= 4  # 2 curves + 2 anchors
     assert len(from_scratch_plots.plot_curves(RUNS, 5).get_lines()) == 2
+    scores = {"a": {"perplexity": 10.0, "low": 8.0, "high": 12.0}, "b": {"perplexity": 300.0, "low": 250, "high": 350}}
+    ax = from_scratch_plots.plot_perplexity(scores, "test perplexity", "t")
+    assert ax.get_xscale() == "log" and [c.has_xerr for c in ax.containers] == [True, True]  # intervals drawn
+    ax = from_scratch_plots.plot_perplexity({k: {"perplexity": v["perplexity"]} for k, v in scores.items()}, "x", "t")
+    assert [c.has_xerr for c in ax.containers] == [False, False]  # no interval, no error bars
 
 
 def test_train_flops_is_six_n_d_for_full_training():
@@ -131,40 +169,56 @@ FINAL = [
 
 
 def test_final_gap_is_paired_and_the_chart_has_error_bars():
-    gap = from_scratch.final_gap(FINAL, 5)
+    gap = from_scratch_scores.final_gap(FINAL, 5)
     assert gap.estimate == pytest.approx(0.6) and gap.low < 0.6 < gap.high
     with pytest.raises(ValueError, match="No pre-trained and random-init pair"):
-        from_scratch.final_gap(FINAL, 16)
+        from_scratch_scores.final_gap(FINAL, 16)
     ax = from_scratch_plots.plot_test(FINAL)
     assert len(ax.containers) == 2  # one errorbar container per starting point
 
 
-def test_tiny_llama_shares_the_tokenizer_and_learns(tok):
-    model = from_scratch_lm.tiny_llama(tok, hidden=32, layers=1, heads=2)
-    assert model.config.vocab_size == len(tok) and model.config.tie_word_embeddings
+def test_tiny_llama_shares_the_tokenizer_and_learns(chat_tok):
+    model = from_scratch_lm.tiny_llama(chat_tok, hidden=32, layers=1, heads=2)
+    assert model.config.vocab_size == len(chat_tok) and model.config.tie_word_embeddings
     texts = ["I lost my card yesterday", "my card has not arrived"] * 8
-    data = lm.text_examples(texts, tok, max_length=16)
-    before = lm.perplexity(model, data, tok)
-    assert before == pytest.approx(len(tok), rel=0.5)  # random weights: close to uniform over the vocab
+    data = lm.text_examples(texts, chat_tok, max_length=16)
+    before = lm.perplexity(model, data, chat_tok)
+    assert before == pytest.approx(len(chat_tok), rel=0.5)  # random weights: close to uniform over the vocab
     history = from_scratch_lm.train_for_seconds(
-        model, data, tok, seconds=2.0, learning_rate=3e-3, batch_size=8, progress=False
+        model, data, chat_tok, seconds=2.0, learning_rate=3e-3, batch_size=8, progress=False
     )
-    assert history.steps >= 2 and lm.perplexity(model, data, tok) < 0.9 * before
+    assert history.steps >= 2 and lm.perplexity(model, data, chat_tok) < 0.9 * before
 
 
-def test_seconds_per_step_leaves_no_gradients(tok):
-    model = from_scratch_lm.tiny_llama(tok, hidden=32, layers=1, heads=2)
-    data = lm.text_examples(["hello there"] * 4, tok, max_length=8)
-    assert from_scratch_lm.seconds_per_step(model, data, lm.lm_collator(tok), batch_size=4, probes=1) > 0
+def test_seconds_per_step_leaves_no_gradients(chat_tok):
+    model = from_scratch_lm.tiny_llama(chat_tok, hidden=32, layers=1, heads=2)
+    data = lm.text_examples(["hello there"] * 4, chat_tok, max_length=8)
+    assert from_scratch_lm.seconds_per_step(model, data, lm.lm_collator(chat_tok), batch_size=4, probes=1) > 0
     assert all(p.grad is None for p in model.parameters())
 
 
-def test_complete_is_repeatable(tok):
-    model = from_scratch_lm.tiny_llama(tok, hidden=32, layers=1, heads=2)
-    a = from_scratch_lm.complete(model, tok, ["My card"], max_new_tokens=4, seed=3)
+def test_complete_is_repeatable(chat_tok):
+    model = from_scratch_lm.tiny_llama(chat_tok, hidden=32, layers=1, heads=2)
+    a = from_scratch_lm.complete(model, chat_tok, ["My card"], max_new_tokens=4, seed=3)
     torch.manual_seed(123)  # whatever the global RNG holds, the seed decides the sample
-    assert from_scratch_lm.complete(model, tok, ["My card"], max_new_tokens=4, seed=3) == a
+    assert from_scratch_lm.complete(model, chat_tok, ["My card"], max_new_tokens=4, seed=3) == a
     # Each prefix restarts from the seed, so a repeated prefix repeats its sample; another seed samples differently
     # (random weights: close to uniform over 49k tokens).
-    assert from_scratch_lm.complete(model, tok, ["My card", "My card"], max_new_tokens=4, seed=3) == a * 2
-    assert from_scratch_lm.complete(model, tok, ["My card"], max_new_tokens=4, seed=4) != a
+    assert from_scratch_lm.complete(model, chat_tok, ["My card", "My card"], max_new_tokens=4, seed=3) == a * 2
+    assert from_scratch_lm.complete(model, chat_tok, ["My card"], max_new_tokens=4, seed=4) != a
+
+
+def test_final_perplexity_scores_each_model_with_an_interval(chat_tok):
+    s = from_scratch_lm.lm_settings(runtime.profile("smoke"))
+    base = from_scratch_lm.tiny_llama(chat_tok, hidden=32, layers=1, heads=2, seed=1)
+    trained = {
+        "tokenizer": chat_tok,
+        "SmolLM2 + LoRA": adapters.add_lora(base, rank=2),
+        "from scratch": from_scratch_lm.tiny_llama(chat_tok, hidden=32, layers=1, heads=2),
+    }
+    texts = ["my card has not arrived", "how do I top up", "I was charged twice", "where is my refund"] * 3
+    scores = from_scratch_scores.final_perplexity(trained, texts, s)
+    assert list(scores) == ["base SmolLM2 (no tuning)", "from scratch", "SmolLM2 + LoRA"]
+    assert all(r["low"] <= r["perplexity"] <= r["high"] and len(r["nll"]) == len(texts) for r in scores.values())
+    lora, untuned = scores["SmolLM2 + LoRA"], scores["base SmolLM2 (no tuning)"]
+    assert lora["perplexity"] == pytest.approx(untuned["perplexity"], rel=1e-5)  # LoRA starts as the identity

@@ -48,3 +48,12 @@ def test_constant_scores_and_mistakes():
     with pytest.raises(ValueError, match="same examples"):
         intervals.paired_difference([1, 0], [1])
     assert str(intervals.Interval(0.9, 0.85, 0.95)) == "90.0% (95% CI 85.0% to 95.0%)"
+
+
+def test_in_words_names_a_winner_only_where_the_interval_excludes_zero():
+    ahead = intervals.paired_difference([1] * 20, [0] * 20)
+    assert intervals.in_words(ahead, "A", "B", "is right more often") == "A is right more often than B"
+    behind = intervals.paired_difference([0] * 20, [1] * 20)
+    assert intervals.in_words(behind, "A", "B", "is right more often") == "B is right more often than A"
+    one_apart = intervals.paired_difference([1] * 10 + [0] * 10, [1] * 9 + [0] * 11)
+    assert intervals.in_words(one_apart, "A", "B", "is right more often") == "no measurable difference at this size"

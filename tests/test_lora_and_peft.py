@@ -1,11 +1,15 @@
-"""helpers.lessons.lora_and_peft: sizes on disk, adapters saved and reloaded, the intent-reply format."""
+"""helpers.lessons.lora_and_peft and peft_merge: sizes on disk, saved runs reloaded and scored, merges, formats."""
 
 from __future__ import annotations
 
 import copy
 import importlib.util
 from collections import Counter
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
+import pytest
 import torch
 from datasets import ClassLabel, Dataset, Features, Value
 from peft import PeftModel
@@ -14,6 +18,7 @@ from transformers import BertForSequenceClassification
 from helpers.adapters import add_lora, peft_wrapping
 from helpers.lessons import lora_and_peft as pt
 from helpers.lessons import peft_merge
+from tests import tiny
 from tests.tiny import tiny_classifier
 
 
@@ -114,17 +119,33 @@ def _word_tokenizer(folder):
     return PreTrainedTokenizerFast(tokenizer_object=raw, pad_token="[PAD]", unk_token="[UNK]")
 
 
-def test_kept_eval_is_the_restored_step():
-    from helpers.history import History  # noqa: PLC0415
+@pytest.mark.parametrize("method, rank", [("head-only", None), ("lora", 2), ("full", None)])
+def test_a_variant_is_saved_and_reloads_with_its_validation_predictions(monkeypatch, tmp_path, method, rank):
+    from helpers import data  # noqa: PLC0415
+    from helpers.training import TrainConfig  # noqa: PLC0415
 
-    history = History(config={}, total_steps=4)
-    history.train = [{"step": s} for s in (1, 2, 3, 4)]
-    history.evals = [{"step": 2, "accuracy": 0.9}, {"step": 4, "accuracy": 0.7}]
-    assert pt.kept_eval(history)["accuracy"] == 0.7
-    history.restored_step = 2
-    assert pt.kept_eval(history)["accuracy"] == 0.9
-    history.evals = []
-    assert pt.kept_eval(history) == {}
+    tok = tiny.tokenizer()
+    monkeypatch.setattr(pt.models, "load_classifier", lambda labels: (tiny.tiny_classifier(), tok))
+    tokenised = data.tokenize(tiny.two_class_dataset(repeat=5), tok, 16)
+    train, val = tokenised.select(range(32)), tokenised.select(range(32, 40))
+    config = TrainConfig(max_steps=3, batch_size=8, restore_best=False, progress=False, mixed_precision="no")
+    row = pt.run_variant(method, train, val, ["card", "fee"], config, tmp_path, rank)
+    assert len(row["val_predictions"]) == len(val) and Path(row["folder"]).is_dir()
+    reloaded = peft_merge.logits_on(peft_merge.load_trained(row, ["card", "fee"]), val, tok)
+    untrained = peft_merge.logits_on(tiny.tiny_classifier().eval(), val, tok)
+    assert np.abs(reloaded - np.array(row["val_first_logits"])).max() < 1e-5  # the files hold the finished model
+    assert np.abs(untrained - np.array(row["val_first_logits"])).max() > 1e-4  # and training moved it
+    (scored,) = peft_merge.score_saved([row], val, ["card", "fee"], tok)
+    assert scored["variant"] == row["variant"] and scored["accuracy"] == pytest.approx(row["val_accuracy"])
+    assert scored["right"] == [int(p == y) for p, y in zip(row["val_predictions"], val["labels"])]
+    assert scored["accuracy_low"] <= scored["accuracy"] <= scored["accuracy_high"]
+
+
+def test_load_trained_refuses_weights_of_another_model(monkeypatch, tmp_path):
+    monkeypatch.setattr(pt.models, "load_classifier", lambda labels: (tiny_bert(), None))
+    pt.save_trained(torch.nn.Linear(2, 2), tmp_path)  # weights named 'weight' and 'bias': not a BERT's
+    with pytest.raises(ValueError, match="holds weights this model does not have"):
+        peft_merge.load_trained({"method": "full", "folder": str(tmp_path)}, ["a", "b"])
 
 
 def test_train_validation_keeps_the_training_split_and_holds_back_a_stratified_fifth():
@@ -137,3 +158,33 @@ def test_train_validation_keeps_the_training_split_and_holds_back_a_stratified_f
     counts = Counter(val["label"])
     assert len(counts) == len(p.intents) and set(counts.values()) == {p.train_per_class // 4}
     assert not set(train["text"]) & set(val["text"])
+
+
+def test_seed_runs_train_lora_and_full_again_under_their_own_folders(monkeypatch, tmp_path):
+    from helpers import data  # noqa: PLC0415
+    from helpers.training import TrainConfig  # noqa: PLC0415
+
+    tok = tiny.tokenizer()
+    monkeypatch.setattr(pt.models, "load_classifier", lambda labels: (tiny.tiny_classifier(), tok))
+    tokenised = data.tokenize(tiny.two_class_dataset(repeat=5), tok, 16)
+    train, val = tokenised.select(range(32)), tokenised.select(range(32, 40))
+    config = TrainConfig(max_steps=2, batch_size=8, restore_best=False, progress=False, mixed_precision="no")
+    rows = pt.seed_runs([1, 2], train, val, ["card", "fee"], config, tmp_path)
+    assert [(r["method"], r["seed"]) for r in rows] == [("lora", 1), ("full", 1), ("lora", 2), ("full", 2)]
+    assert len({r["folder"] for r in rows}) == 4 and all(Path(r["folder"]).is_dir() for r in rows)
+    logits = {r["seed"]: np.array(r["val_first_logits"]) for r in rows if r["method"] == "full"}
+    assert np.abs(logits[1] - logits[2]).max() > 1e-4  # another seed, another head: the runs differ
+
+
+def test_seed_table_gives_lora_share_per_seed_and_the_spread():
+    scored = pd.DataFrame(
+        {
+            "seed": [0, 0, 1, 1, 2, 2],
+            "method": ["lora", "full"] * 3,
+            "accuracy": [0.8, 0.8, 0.72, 0.9, 0.81, 0.9],
+        }
+    )
+    table = pt.seed_table(scored)
+    assert list(table.index) == [0, 1, 2, "spread"] and list(table.columns) == ["lora", "full", "lora_share_of_full"]
+    assert table.loc[1, "lora_share_of_full"] == pytest.approx(0.8)
+    assert table.loc["spread", "lora"] == pytest.approx(0.09) and table.loc["spread", "full"] == pytest.approx(0.1)

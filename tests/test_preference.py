@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 
 import pytest
@@ -11,14 +10,13 @@ import torch.nn.functional as F
 from transformers import AutoTokenizer
 
 from helpers import models, preference
-from helpers.adapters import add_lora
 from helpers.lessons import instruction_tuning as voice
 from helpers.lessons import preference as lesson
 from helpers.lessons import trl_parity, voice_edits
 from helpers.lm import IGNORE_INDEX
 from helpers.runtime import profile
 from helpers.training import TrainConfig
-from tests.tiny import tiny_causal_lm, tiny_classifier
+from tests.tiny import tiny_causal_lm, tiny_classifier, tiny_lora_lm
 
 
 @pytest.fixture(scope="module")
@@ -28,14 +26,8 @@ def pairs():
 
 def _policy(tok, seed: int = 0, scale: float = 0.5):
     """(tiny LoRA policy whose adapters are not zero, a copy of its base as the reference)."""
-    base = tiny_causal_lm(len(tok), seed=seed, max_positions=256)
-    reference = copy.deepcopy(base)
-    policy = add_lora(base, rank=4)
-    torch.manual_seed(seed + 1)
-    for name, p in policy.named_parameters():
-        if "lora_B" in name:
-            p.data.normal_(0, scale)
-    return policy, reference
+    reference = tiny_causal_lm(len(tok), seed=seed, max_positions=256)  # the same base weights, drawn from seed
+    return tiny_lora_lm(len(tok), seed=seed, scale=scale), reference
 
 
 def test_every_rejection_breaks_a_voice_rule_and_every_chosen_follows_them():
@@ -149,8 +141,18 @@ def test_adapter_snapshot_round_trip(chat_tok):
     assert saved and before and all(torch.equal(p, before[n]) for n, p in policy.named_parameters() if n in before)
 
 
-def test_settings_keep_validation_apart_from_training():
+def test_settings_keep_validation_apart_from_training_and_test():
     s = lesson.settings(profile("smoke"))
     train, val, test = lesson.splits(s)
     assert len(val) == s.n_val and not {r["id"] for r in train} & {r["id"] for r in val}
     assert all(r["id"].startswith("test-") for r in test) and len(s.candidates) >= 1
+    messages = [{r["message"].strip().lower() for r in rows} for rows in (train, val, test)]
+    assert not (messages[0] & messages[1] or messages[0] & messages[2] or messages[1] & messages[2])
+    val_prompts = {p["prompt"][-1]["content"] for p in lesson.make_pairs(val)}
+    assert val_prompts == {r["message"] for r in val} and not val_prompts & {r["message"] for r in test}
+
+
+def test_dpo_config_follows_the_profile():
+    s = lesson.settings(profile("workshop"))
+    config = lesson.dpo_config(s, 1e-3)
+    assert (config.learning_rate, config.max_steps, config.batch_size) == (1e-3, s.dpo_steps, s.dpo_batch)

@@ -45,3 +45,24 @@ def test_support_conversations_end_with_the_agent():
     assert [m["role"] for m in convs[0]] == ["system", "user", "assistant"]
     assert convs[0][-1]["content"] == lesson.REPLIES["card_arrival"] and "some new intent" in convs[1][-1]["content"]
     assert [m["role"] for m in lesson.support_conversations(["x"], ["y"], system=None)[0]] == ["user", "assistant"]
+
+
+def test_recall_frame_and_group_recall_measure_rare_and_common_intents():
+    labels = [0, 0, 1, 1, 2, 2]
+    runs = {"zeta": [0, 0, 1, 0, 2, 2], "alpha": [0, 1, 0, 0, 2, 0]}  # order kept, not sorted
+    frame = lesson.recall_frame(runs, labels, NAMES, rare=[1])
+    assert frame.set_index(["training data", "intent"]).loc[("zeta", "b"), "recall"] == 0.5
+    assert frame[frame["rare"]]["intent"].unique().tolist() == ["b"]
+    table = lesson.group_recall(frame)
+    assert table.index.tolist() == ["zeta", "alpha"]
+    assert table.loc["zeta"].tolist() == [0.5, 1.0] and table.loc["alpha"].tolist() == [0.0, 0.5]
+
+
+def test_recall_frame_refuses_a_split_without_the_rare_intents():
+    with pytest.raises(ValueError, match=r"rare intents \['c'\]"):
+        lesson.recall_frame({"run": [0, 1]}, [0, 1], NAMES, rare=[2])
+
+
+def test_rare_right_pools_the_rare_examples():
+    right = lesson.rare_right([0, 1, 0, 2, 1], [0, 1, 1, 2, 2], rare=[1, 2])
+    assert right.tolist() == [1.0, 0.0, 1.0, 0.0]

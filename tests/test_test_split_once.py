@@ -9,6 +9,8 @@ through every name computed from it, and flags:
 - a call that trains and touches the test split inside one helper (a sweep that scores each run on the test set);
 - a choice (``idxmax``, ``max(..., key=...)``, ...) made on numbers computed from the test split;
 - in the lesson (before "## Exercises"), a cell that scores the test split before the last cell that trains;
+  a markdown cell whose metadata ``new_experiment`` gives a reason starts a new experiment (its own model on its own
+  splits, after the lesson's final score), and this ordering rule starts again from there;
 - an exercise cell that scores the test split (exercises compare on validation).
 
 What trains and what touches the test split inside ``helpers/`` is read from the package's source, following calls
@@ -32,18 +34,8 @@ from helpers.paths import NOTEBOOKS_DIR
 
 HELPERS_DIR = Path(__file__).resolve().parents[1] / "helpers"
 TEST_FIELDS = {"test", "domain_test"}  # dataclass fields that hold a test split (SliceData.test, Suite.domain_test)
-SCORING = re.compile(r"predict|evaluat|score|accura|perplex|measure|classify|generat|logits|complete", re.I)
+SCORING = re.compile(r"predict|evaluat|score|accura|perplex|measure|classify|generat|logits|complete|calibrat", re.I)
 CHOICES = {"idxmax", "idxmin", "nlargest", "nsmallest"}  # pandas choices; max/min/sorted count with key=
-# Notebooks this check still flags, and why (issue 20); they still run, and show XPASS once fixed: then remove them.
-NOT_YET_FIXED: dict[str, str] = {
-    "02": "02 scores the test split inside every label-noise run (noise_run) before its imbalance runs train, and its "
-    "class-weights exercise scores the test split",
-    "04": "04's compare_methods is handed the test split and trains in the same call (it monitors on validation, "
-    "then scores test), and the adapter and merge cells score test before the chat LoRA trains (cell 34)",
-    "07": "07 scores the test split before its drift section trains a new model",
-    "09": "09's sweep passes the test split into every training run (fine_tune_run)",
-    "10": "10 scores the reward model on the test pairs before DPO trains, and Exercise 1 trains and scores on them",
-}
 
 
 # ---------------------------------------------------------------- what a call does, read from the source
@@ -120,19 +112,22 @@ class Cell:
     index: int
     tree: ast.Module
     exercise: bool  # in the exercises part (after the "## Exercises" heading)
+    experiment: int = 0  # which experiment of the lesson: 0, then one more at each ``new_experiment`` heading
 
 
 def code_cells(nb: nbformat.NotebookNode) -> list[Cell]:
     """The notebook's code cells, parsed (IPython magics blanked), each marked lesson or exercise."""
-    cells, in_exercises = [], False
+    cells, in_exercises, experiment = [], False, 0
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown" and re.search(r"^#+\s*Exercise", cell.source, re.M):
             in_exercises = True
+        if cell.cell_type == "markdown" and cell.metadata.get("new_experiment"):
+            experiment += 1
         if cell.cell_type == "code":
             source = "\n".join(
                 "" if line.lstrip().startswith(("%", "!")) else line for line in cell.source.splitlines()
             )
-            cells.append(Cell(i, ast.parse(source), in_exercises or bool(cell.metadata.get("exercise"))))
+            cells.append(Cell(i, ast.parse(source), in_exercises or bool(cell.metadata.get("exercise")), experiment))
     return cells
 
 
@@ -150,9 +145,9 @@ def leaks(nb: nbformat.NotebookNode, facts: Facts | None = None) -> list[str]:
     facts = Facts({k: set(v) for k, v in base.calls.items()}, set(base.trains), set(base.tests))
     tainted: set[str] = set()
     found: list[str] = []
-    train_cells: list[int] = []  # lesson cells that train
-    score_cells: list[int] = []  # lesson cells that score the test split
-    choice_cells: list[tuple[int, str]] = []  # lesson cells that choose on numbers from the test split
+    train_cells: list[tuple[int, int]] = []  # (experiment, cell) of lesson cells that train
+    score_cells: list[tuple[int, int]] = []  # lesson cells that score the test split
+    choice_cells: list[tuple[int, int, str]] = []  # lesson cells that choose on numbers from the test split
 
     def holds_test(node: ast.AST) -> bool:
         return bool(_names(node) & tainted) or any(
@@ -194,7 +189,7 @@ def leaks(nb: nbformat.NotebookNode, facts: Facts | None = None) -> list[str]:
                 if cell.exercise:
                     found.append(f"{where}: {choice}")
                 else:  # a leak when training follows (it may steer it); after the last, it describes the final score
-                    choice_cells.append((cell.index, choice))
+                    choice_cells.append((cell.experiment, cell.index, choice))
         for node in ast.walk(cell.tree):  # names computed from test data hold test data
             if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign) and node.value is not None:
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -208,16 +203,18 @@ def leaks(nb: nbformat.NotebookNode, facts: Facts | None = None) -> list[str]:
             if scores:
                 found.append(f"{where}: an exercise scores the test split (compare on validation)")
         else:
-            train_cells += [cell.index] if trains else []
-            score_cells += [cell.index] if scores else []
-    last_train = max(train_cells, default=-1)
+            train_cells += [(cell.experiment, cell.index)] if trains else []
+            score_cells += [(cell.experiment, cell.index)] if scores else []
+    last_train = {e: i for e, i in sorted(train_cells)}  # each experiment's last cell that trains
     found += [
-        f"cell {i}: {choice} before training ends (cell {last_train})" for i, choice in choice_cells if i < last_train
+        f"cell {i}: {choice} before training ends (cell {last_train[e]})"
+        for e, i, choice in choice_cells
+        if i < last_train.get(e, -1)
     ]
     found += [
-        f"cell {i}: scores the test split before training ends (cell {last_train})"
-        for i in score_cells
-        if i < last_train
+        f"cell {i}: scores the test split before training ends (cell {last_train[e]})"
+        for e, i in score_cells
+        if i < last_train.get(e, -1)
     ]
     return found
 
@@ -299,6 +296,24 @@ def test_each_leak_is_found(cells, found):
     assert any(found in line for line in report), report
 
 
+def test_a_new_experiment_after_the_final_score_starts_the_order_again():
+    cells = [
+        LOAD,
+        "run = fine_tune_classifier(train_set, config, eval_data=val_set)",
+        "final = evaluate(run, test_set)",
+        "drift_train, drift_val, drift_test = held_out_splits(new_intents)",
+        "run2 = fine_tune_classifier(drift_train, config, eval_data=drift_val)",
+        "drifted = evaluate(run2, drift_test)",
+    ]
+    assert leaks(_notebook(*cells)) == ["cell 2: scores the test split before training ends (cell 4)"]
+    nb = _notebook(*cells)
+    heading = nbformat.v4.new_markdown_cell("## Drift", metadata={"new_experiment": "new intents, new splits"})
+    nb.cells.insert(3, heading)
+    assert leaks(nb) == []
+    nb.cells[3].metadata["new_experiment"] = ""  # a heading without a reason starts nothing
+    assert leaks(nb) == ["cell 2: scores the test split before training ends (cell 5)"]
+
+
 def test_an_exercise_compares_on_validation_not_test():
     nb = _notebook(
         LOAD,
@@ -313,10 +328,7 @@ def test_an_exercise_compares_on_validation_not_test():
 
 @pytest.mark.parametrize(
     "path",
-    [
-        pytest.param(p, marks=pytest.mark.xfail(reason=NOT_YET_FIXED[p.stem[:2]])) if p.stem[:2] in NOT_YET_FIXED else p
-        for p in notebook_paths()
-    ],
+    notebook_paths(),
     ids=lambda p: p.stem,
 )
 def test_no_notebook_touches_its_test_split_before_its_final_score(path: Path):

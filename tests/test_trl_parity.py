@@ -5,28 +5,15 @@ from __future__ import annotations
 import copy
 
 import pytest
-import torch
 
-from helpers.adapters import add_lora
 from helpers.lessons import instruction_tuning as voice
 from helpers.lessons import trl_parity
-from tests.tiny import tiny_causal_lm
+from tests.tiny import tiny_lora_lm
 
 
 @pytest.fixture(scope="module")
 def conversations():
     return voice.build_conversations(voice.load_brand_voice("train")[:2])
-
-
-def _adapted(tok, scale: float = 0.3):
-    """A tiny Llama with LoRA whose B is not zero (as if trained), in eval mode."""
-    model = add_lora(tiny_causal_lm(len(tok), seed=0, max_positions=256), rank=4)
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, scale)
-    return model.eval()
 
 
 def test_prompt_completion_rows_split_before_the_reply(conversations):
@@ -36,7 +23,7 @@ def test_prompt_completion_rows_split_before_the_reply(conversations):
 
 
 def test_our_masked_loss_matches_sft_trainer(chat_tok, conversations):
-    model = _adapted(chat_tok)
+    model = tiny_lora_lm(len(chat_tok)).eval()
     eos = copy.deepcopy(model.generation_config.eos_token_id)
     theirs = trl_parity.trl_sft_step(model, chat_tok, conversations, max_length=96)
     ours = trl_parity.own_sft_step(model, chat_tok, conversations, max_length=96)
@@ -47,7 +34,7 @@ def test_our_masked_loss_matches_sft_trainer(chat_tok, conversations):
 
 
 def test_the_loss_on_every_token_is_caught(chat_tok, conversations):
-    model = _adapted(chat_tok)
+    model = tiny_lora_lm(len(chat_tok)).eval()
     theirs = trl_parity.trl_sft_step(model, chat_tok, conversations, max_length=96)
     unmasked = trl_parity.own_sft_step(model, chat_tok, conversations, max_length=96, assistant_only=False)
     gap = trl_parity.sft_parity(unmasked, theirs)
@@ -55,7 +42,7 @@ def test_the_loss_on_every_token_is_caught(chat_tok, conversations):
 
 
 def test_side_by_side_training_gives_the_same_losses(chat_tok, conversations):
-    model = _adapted(chat_tok, scale=0.0)  # fresh adapters
+    model = tiny_lora_lm(len(chat_tok), scale=0.0).eval()  # fresh adapters
     curves = trl_parity.sft_side_by_side(model, chat_tok, conversations, 1e-2, steps=3, max_length=96)
     assert list(curves.columns) == ["our loop", "SFTTrainer", "gap"] and len(curves) == 3
     assert curves["gap"].max() < 1e-4

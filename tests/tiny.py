@@ -7,6 +7,7 @@ from datasets import ClassLabel, Dataset, Features, Value
 from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, LlamaConfig, LlamaForCausalLM
 
 from helpers import models
+from helpers.adapters import add_lora
 
 TEXTS = {
     "card": ["my card has not arrived", "where is my new card", "card still not delivered", "when does my card come"],
@@ -51,6 +52,17 @@ def tiny_causal_lm(
         max_position_embeddings=max_positions,
     )
     return LlamaForCausalLM(config)
+
+
+def tiny_lora_lm(vocab_size: int, seed: int = 0, scale: float = 0.3, rank: int = 4):
+    """``tiny_causal_lm`` with LoRA adapters whose B is drawn from N(0, ``scale``) (as if trained; 0: fresh)."""
+    model = add_lora(tiny_causal_lm(vocab_size, seed=seed, max_positions=256), rank=rank)
+    torch.manual_seed(seed + 1)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, scale)
+    return model
 
 
 def two_class_dataset(repeat: int = 4) -> Dataset:

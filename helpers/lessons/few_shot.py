@@ -1,8 +1,9 @@
 """Notebook 09: few-shot fine-tuning. Prompting, a frozen embedding + head, SetFit, full and LoRA, same splits.
 
 Validation is carved out of banking77's train split and decides every setting (C, learning rate, best epoch) and
-which method is "the right one"; the test split only scores each finished model. Every run returns a JSON-ready
-row whose per-example test predictions let intervals and paired differences be computed afterwards.
+which method is "the right one". Training never sees the test split: every run returns a ``Fitted`` (its row and its
+predictor), and ``few_shot_scores.score_test`` scores all of them once, at the end (its per-example predictions let
+intervals and paired differences be computed afterwards).
 """
 
 from __future__ import annotations
@@ -10,34 +11,25 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from datasets import Dataset
 
-from helpers import data, intent_prompting
+from helpers import cache, data, intent_prompting
 from helpers import few_shot as recipe
 from helpers.classifier import fine_tune_classifier
 from helpers.evaluation import predict_logits
-from helpers.intervals import Interval, accuracy_interval, paired_difference
 from helpers.runtime import Profile
 from helpers.training import TrainConfig
-
-# Published banking77 test accuracy on all 77 intents: (method, examples per intent, accuracy, source).
-PUBLISHED = [
-    ("USE+ConveRT (frozen encoders + MLP)", 10, 0.8519, "Casanueva et al. 2020, arXiv:2003.04807"),
-    ("DNNC (NLI pair classifier)", 10, 0.8671, "Zhang et al. 2021, arXiv:2106.04564 (CPFT paper)"),
-    ("CPFT (contrastive pre-training + fine-tuning)", 10, 0.8720, "Zhang et al. 2021, arXiv:2106.04564"),
-    ("all-MiniLM-L6-v2 frozen + logistic regression", 8, 0.8004, "MTEB Banking77Classification leaderboard"),
-]
 
 # Learning rates each fine-tune tries (validation picks one): full fine-tuning takes small steps, LoRA's fresh
 # adapters big ones. On a CPU budget: one each, notebook 04's LoRA rate and twice its full rate (few steps here).
 LR_GRID = {"full": (1e-4, 2e-4, 5e-4), "lora": (1e-3, 2e-3, 5e-3)}
 ONE_RATE = {"full": (2e-4,), "lora": (2e-3,)}
+CACHE_NAME = "09_few_shot"  # helpers.cache: the final rows of a whole run (validation choices and test predictions)
 
 
 @dataclass(frozen=True)
@@ -100,50 +92,57 @@ def labelled(pool: Dataset, counts: Mapping[str, int]) -> Dataset:
     return first_per_class(pool, {names.index(k): int(v) for k, v in counts.items()})
 
 
-def _timed(fn, *args):
+def timed(fn, *args):
+    """(fn(*args), seconds it took)."""
     start = time.perf_counter()
     return fn(*args), time.perf_counter() - start
 
 
-def _row(method: str, per_intent: int, val_acc: float, preds, train_s: float, infer_s: float, setting: str) -> dict:
-    preds = [int(p) for p in preds]
+def _row(method: str, per_intent: int, val_acc: float, train_s: float, setting: str) -> dict:
     return dict(
-        method=method, per_intent=per_intent, val_accuracy=float(val_acc), predictions=preds, setting=setting
-    ) | dict(train_seconds=float(train_s), ms_per_query=1000 * infer_s / max(1, len(preds)))
+        method=method, per_intent=per_intent, val_accuracy=float(val_acc), setting=setting, train_seconds=float(train_s)
+    )
 
 
 def _per_intent(train: Dataset) -> int:  # examples per intent of a balanced training set
     return len(train) // len(set(train["label"]))
 
 
+@dataclass
+class Fitted:
+    """One finished run: its JSON-ready row (validation accuracy, chosen setting, training seconds) and predictor."""
+
+    row: dict
+    predict: Callable[[Dataset], Sequence[int]]  # messages (a "text" column) -> predicted label ids
+
+
 embed, fit_head = recipe.embed, recipe.fit_head  # the library's recipe (the CLI uses the same)
 
 
-def frozen_head(embedder, train: Dataset, val: Dataset, test: Dataset, c_grid: Sequence[float]) -> dict:
+def frozen_head(embedder, train: Dataset, val: Dataset, c_grid: Sequence[float]) -> Fitted:
     """Frozen MiniLM + logistic regression, C chosen on validation; train seconds = embed + fit of the chosen C."""
-    x_train, embed_s = _timed(embed, embedder, train["text"])
+    x_train, embed_s = timed(embed, embedder, train["text"])
     x_val = embed(embedder, val["text"])
     scores = {c: fit_head(x_train, train["label"], c).score(x_val, val["label"]) for c in c_grid}
     best = max(c_grid, key=lambda c: (scores[c], -c))  # ties go to the stronger regularisation
-    head, fit_s = _timed(fit_head, x_train, train["label"], best)
-    preds, infer_s = _timed(lambda: head.predict(embed(embedder, test["text"])))
-    return _row("frozen + head", _per_intent(train), scores[best], preds, embed_s + fit_s, infer_s, f"C={best:g}")
+    head, fit_s = timed(fit_head, x_train, train["label"], best)
+    row = _row("frozen + head", _per_intent(train), scores[best], embed_s + fit_s, f"C={best:g}")
+    return Fitted(row, lambda d: head.predict(embed(embedder, d["text"])))
 
 
-def setfit_run(train: Dataset, val: Dataset, test: Dataset, s: Settings, seed: int = 0) -> dict:
+def setfit_run(train: Dataset, val: Dataset, s: Settings, seed: int = 0) -> Fitted:
     """SetFit (``helpers.few_shot.setfit``): contrastive fine-tuning of MiniLM on sentence pairs, then a head."""
     config = recipe.SetFitConfig(
         iterations=s.setfit_iterations, max_steps=s.setfit_max_steps, batch_size=s.batch_size, seed=seed
     )
-    model, train_s = _timed(recipe.setfit, train, config)
+    model, train_s = timed(recipe.setfit, train, config)
     val_acc = np.mean(model.predict(val["text"]) == np.asarray(val["label"]))
-    preds, infer_s = _timed(model.predict, test["text"])
-    steps = config.steps(len(train))
-    return _row("SetFit", _per_intent(train), val_acc, preds, train_s, infer_s, f"{steps} pair steps")
+    row = _row("SetFit", _per_intent(train), val_acc, train_s, f"{config.steps(len(train))} pair steps")
+    return Fitted(row, lambda d: model.predict(d["text"]))
 
 
-def fine_tune_run(method: str, train: Dataset, val: Dataset, test: Dataset, s: Settings, seed: int = 0) -> dict:
-    """Full or LoRA fine-tuning of MiniLM; learning rate and epoch chosen on validation, then scored on test."""
+def fine_tune_run(method: str, train: Dataset, val: Dataset, s: Settings, seed: int = 0) -> Fitted:
+    """Full or LoRA fine-tuning of MiniLM; learning rate and epoch (lowest validation loss) chosen on validation."""
     per_epoch = math.ceil(len(train) / s.batch_size)
     steps = max(s.min_steps, s.epochs * per_epoch)
     best, best_acc, best_lr = None, -1.0, 0.0
@@ -154,73 +153,66 @@ def fine_tune_run(method: str, train: Dataset, val: Dataset, test: Dataset, s: S
         logits, labels = predict_logits(run.model, run.eval_data, run.tokenizer)
         if (acc := float(np.mean(logits.argmax(-1) == labels))) > best_acc:
             best, best_acc, best_lr = run, acc, lr
-    test_tok = data.tokenize(test, best.tokenizer, s.max_length)
-    (logits, _), infer_s = _timed(predict_logits, best.model, test_tok, best.tokenizer)
-    h, name = best.history, {"full": "full fine-tune", "lora": "LoRA"}[method]
-    row = _row(name, _per_intent(train), best_acc, logits.argmax(-1), h.train_seconds, infer_s, f"lr={best_lr:g}")
-    return row | {"best_step": h.best_step, "steps": h.steps}  # best == last: still improving when the budget ended
+    model, tokenizer, h = best.model, best.tokenizer, best.history
+
+    def predict(d: Dataset) -> np.ndarray:
+        return predict_logits(model, data.tokenize(d, tokenizer, s.max_length), tokenizer)[0].argmax(-1)
+
+    name = {"full": "full fine-tune", "lora": "LoRA"}[method]
+    row = _row(name, _per_intent(train), best_acc, h.train_seconds, f"lr={best_lr:g}")
+    return Fitted(row | {"best_step": h.best_step, "steps": h.steps}, predict)  # best == last: still improving
 
 
-def prompting_runs(chat, tokenizer, shots: Dataset, test: Dataset) -> list[dict]:
-    """SmolLM2 zero-shot and few-shot (one example per intent from ``shots``) on the test split."""
-    names, one_each = test.features["label"].names, first_per_class(shots, 1)
+def train_all(embedder, pool: Dataset, val: Dataset, s: Settings) -> list[Fitted]:
+    """Every trained method at every size, each setting chosen on validation; the test split is not an argument."""
+    fitted = []
+    for size in s.sizes:
+        train = first_per_class(pool, size)
+        print(f"{size} per intent ({len(train)} messages): frozen + head, SetFit, full, LoRA")
+        fitted += [frozen_head(embedder, train, val, s.c_grid), setfit_run(train, val, s)]
+        fitted += [fine_tune_run(method, train, val, s) for method in ("full", "lora")]
+    return fitted
+
+
+def prompters(chat, tokenizer, shots: Dataset) -> list[Fitted]:
+    """SmolLM2 zero-shot and few-shot (one example per intent from ``shots``) as predictors; nothing is trained."""
+    names, one_each = shots.features["label"].names, first_per_class(shots, 1)
     examples = [(t, names[y]) for t, y in zip(one_each["text"], one_each["label"])]
-    rows = []
-    for method, ex in (("prompt zero-shot", []), ("prompt few-shot", examples)):
-        preds, seconds = intent_prompting.classify_by_prompting(chat, tokenizer, test["text"], names, ex)
-        rows.append(_row(method, len(ex) // len(names), float("nan"), preds, 0.0, seconds * len(test), ""))
-    return rows
+
+    def asker(ex):
+        return lambda d: intent_prompting.classify_by_prompting(chat, tokenizer, d["text"], names, ex)[0]
+
+    return [
+        Fitted(_row(method, len(ex) // len(names), float("nan"), 0.0, ""), asker(ex))
+        for method, ex in (("prompt zero-shot", []), ("prompt few-shot", examples))
+    ]
 
 
-def right(row: Mapping, test_labels: Sequence[int]) -> np.ndarray:
-    """1.0 where the row's test prediction is right, else 0.0 (one entry per test example)."""
-    return (np.asarray(row["predictions"]) == np.asarray(test_labels)).astype(float)
+def stored(key: Mapping) -> list[dict] | None:
+    """The final rows an earlier run saved under ``key`` (``helpers.cache``; None when there are none: train)."""
+
+    def not_stored():
+        raise LookupError(CACHE_NAME)
+
+    try:
+        return cache.cached(CACHE_NAME, dict(key), not_stored)
+    except LookupError:
+        return None
 
 
-def results_frame(rows: Sequence[Mapping], test_labels: Sequence[int]) -> pd.DataFrame:
-    """One line per run: test accuracy with its 95% bootstrap interval, validation accuracy and costs."""
-    cis = [accuracy_interval(r["predictions"], test_labels) for r in rows]
-    frame = pd.DataFrame([{k: v for k, v in r.items() if k != "predictions"} for r in rows])
-    for column in ("best_step", "steps"):  # step counts, missing for methods without steps: whole numbers
+def validation_frame(rows: Sequence[Mapping]) -> pd.DataFrame:
+    """The validation side of each run: accuracy, chosen setting, training seconds (no test column)."""
+    keep = ("method", "per_intent", "val_accuracy", "setting", "train_seconds", "best_step", "steps")
+    frame = pd.DataFrame([{k: r[k] for k in keep if k in r} for r in rows])
+    return whole_steps(frame)
+
+
+def whole_steps(frame: pd.DataFrame) -> pd.DataFrame:
+    """Step counts (missing for methods without steps) as whole numbers."""
+    for column in ("best_step", "steps"):
         if column in frame:
             frame[column] = frame[column].astype("Int64")
-    return frame.assign(accuracy=[c.estimate for c in cis], low=[c.low for c in cis], high=[c.high for c in cis])
-
-
-def plot_curves(frame: pd.DataFrame, ax=None, title: str = "Test accuracy against examples per intent"):
-    """Learning curves with 95% intervals as error bars; prompting as horizontal bands. Returns the axes."""
-    ax = ax or plt.subplots(figsize=(8, 4.5))[1]
-    trained = frame[~frame.method.str.startswith("prompt")]
-    for method, part in trained.groupby("method", sort=False):
-        part = part.sort_values("per_intent")
-        err = [part.accuracy - part.low, part.high - part.accuracy]
-        ax.errorbar(part.per_intent, part.accuracy, yerr=err, marker="o", capsize=4, label=method)
-    for (_, r), style in zip(frame[frame.method.str.startswith("prompt")].iterrows(), ("--", ":")):
-        line = ax.axhline(r.accuracy, ls=style, color="grey", label=f"SmolLM2 {r.method} (no training)")
-        ax.axhspan(r.low, r.high, color=line.get_color(), alpha=0.1)
-    ax.set(xlabel="labelled examples per intent", ylabel="test accuracy", title=title)
-    ax.set_xticks(sorted(trained.per_intent.unique()))
-    ax.yaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0))
-    ax.legend(loc="lower right", fontsize=8)
-    return ax
-
-
-def right_method(rows: Sequence[Mapping], size: int) -> Mapping:
-    """The trained method with the best *validation* accuracy at ``size`` per intent (test never decides)."""
-    trained = [r for r in rows if r["per_intent"] == size and not r["method"].startswith("prompt")]
-    if not trained:
-        raise ValueError(
-            f"No trained method at {size} per intent; sizes run: {sorted({r['per_intent'] for r in rows})}"
-        )
-    return max(trained, key=lambda r: r["val_accuracy"])
-
-
-def versus_prompting(rows: Sequence[Mapping], size: int, test_labels: Sequence[int]) -> tuple[dict, dict, Interval]:
-    """(right method, best prompt on test, paired test-accuracy difference): the strongest prompt is the opponent."""
-    chosen = right_method(rows, size)
-    prompts = [r for r in rows if r["method"].startswith("prompt")]
-    opponent = max(prompts, key=lambda r: right(r, test_labels).mean())
-    return chosen, opponent, paired_difference(right(chosen, test_labels), right(opponent, test_labels))
+    return frame
 
 
 def spend(embedder, pool: Dataset, val: Dataset, counts: Mapping[str, int]) -> pd.Series:

@@ -161,15 +161,6 @@ def forgetting_gap(full: dict[str, Any], lora: dict[str, Any]) -> intervals.Inte
     return intervals.paired_difference(lora["probe_right"], full["probe_right"])
 
 
-def verdict(gap: intervals.Interval) -> str:
-    """The forgetting comparison in words, named only where the interval of ``forgetting_gap`` excludes zero."""
-    if gap.low > 0:
-        return "full fine-tuning forgot more than LoRA"
-    if gap.high < 0:
-        return "LoRA forgot more than full fine-tuning"
-    return "no measurable difference at this size"
-
-
 def final_scores(tuned: dict[str, tuple[Any, Any]], examples: Sequence[dict]) -> dict[str, intervals.Interval]:
     """The final score, once: each (model, tokenizer)'s bank-task accuracy on ``examples`` (the test queries),
     with a 95% bootstrap interval."""

@@ -4,7 +4,7 @@ The same MiniLM architecture starts once from its pre-trained weights and once
 from random weights; both get the same optimiser steps and batch size, so the
 only difference is where the weights started. Every run is monitored, and every
 reading of the sweep made, on a validation split carved from banking77's training
-split; the test split is scored once, at the end (``score_on_test``).
+split; the test split is scored once, at the end (``from_scratch_scores.score_on_test``).
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ import numpy as np
 import pandas as pd
 from datasets import Dataset
 
-from helpers import data, intervals, models
+from helpers import data, models
 from helpers.classifier import FineTuned, evaluate, fine_tune_classifier
-from helpers.evaluation import predict_logits
 from helpers.runtime import Profile
 from helpers.training import TrainConfig
 
@@ -32,25 +31,28 @@ ANCHORS = {
 
 @dataclass(frozen=True)
 class SweepSettings:
-    """Knobs of the size sweep. The random-init model gets its own (higher) learning rate:
-    random weights need bigger updates, and a fair race tunes each runner."""
+    """Knobs of the size sweep. Each start gets its own learning rate, chosen on validation from its grid at
+    ``tune_size``: random weights need bigger updates than pre-trained ones, and a fair race tunes each runner."""
 
     sizes: tuple[int | None, ...]  # training examples per intent (None = all)
     min_steps: int  # every run takes at least this many optimiser steps
-    lr_pretrained: float
-    lr_random: float
+    lr_grid: dict[str, tuple[float, ...]]  # learning rates tried, by start ("pre-trained", "random init")
+    tune_size: int  # the size (examples per intent) at which the learning rates are chosen
     curve_size: int | None  # the size whose learning curves are plotted
     val_per_class: int  # validation examples per intent, carved from banking77's training split
     evals: int  # validation passes per run (monitoring only: every run keeps its last weights)
 
 
 def sweep_settings(p: Profile) -> SweepSettings:
-    """The sweep for profile ``p`` (smoke: 2 sizes on 10 intents; full: 4 sizes on 77)."""
+    """The sweep for profile ``p`` (smoke: 2 sizes on 10 intents, 2 learning rates per start; full: 4 sizes on 77)."""
     return SweepSettings(
         sizes=p.pick(smoke=(5, 16), workshop=(5, 10, 30, 60), full=(5, 10, 30, None)),
         min_steps=p.pick(smoke=30, workshop=40, full=100),
-        lr_pretrained=1e-4,
-        lr_random=5e-4,
+        lr_grid={
+            "pre-trained": p.pick(smoke=(1e-4, 3e-4), workshop=(5e-5, 1e-4, 3e-4), full=(3e-5, 1e-4, 3e-4)),
+            "random init": p.pick(smoke=(5e-4, 1e-3), workshop=(3e-4, 1e-3, 3e-3), full=(3e-4, 1e-3, 3e-3)),
+        },
+        tune_size=5,
         curve_size=5,
         val_per_class=p.pick(smoke=10, workshop=20, full=20),
         evals=p.pick(smoke=3, workshop=4, full=5),
@@ -97,7 +99,7 @@ def train_classifier(
     """Train one MiniLM classifier, monitored on ``validation`` (``evals`` passes; the last weights are kept).
 
     Returns (a JSON-ready record: validation accuracy, losses, costs; the trained run, for the final test score).
-    The test split is refused here: it is scored once, at the end (``score_on_test``).
+    The test split is refused here: it is scored once, at the end (``from_scratch_scores.score_on_test``).
     """
     data.refuse_test_split(validation)
     labels = train_set.features["label"].names
@@ -143,10 +145,51 @@ def train_classifier(
     }, run
 
 
-def run_sweep(
+STARTS = {"pre-trained": True, "random init": False}  # start name -> load the pre-trained weights?
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A start's learning rate, chosen on validation, with the grid run that won (reused by the sweep)."""
+
+    learning_rate: float
+    record: dict
+    run: FineTuned
+
+
+def choose_learning_rates(
     p: Profile, s: SweepSettings, train_pool: Dataset, validation: Dataset, seed: int = 0
+) -> tuple[list[dict], dict[str, Choice]]:
+    """Each start's grid of learning rates at ``s.tune_size``, same steps as the sweep; the best on validation wins.
+
+    Returns (one record per start and learning rate, with ``chosen``; each start's winner).
+    """
+    train_set = per_class_slice(train_pool, s.tune_size)
+    steps = budget_steps(len(train_set), p, s.min_steps)
+    grid, chosen = [], {}
+    for start, pretrained in STARTS.items():
+        for lr in s.lr_grid[start]:
+            print(f"{start}: learning rate {lr:g}, {s.tune_size} per intent, {steps} steps")
+            record, run = train_classifier(train_set, validation, p, pretrained, lr, steps, seed=seed, evals=s.evals)
+            record["size"] = s.tune_size
+            grid.append(record)
+            if start not in chosen or record["val_accuracy"] > chosen[start].record["val_accuracy"]:
+                chosen[start] = Choice(lr, record, run)  # ties keep the first (smaller) rate
+    for record in grid:
+        record["chosen"] = record["learning_rate"] == chosen[record["start"]].learning_rate
+    return grid, chosen
+
+
+def grid_frame(grid: Sequence[dict]) -> pd.DataFrame:
+    """The learning-rate grid as a table: validation accuracy and macro-F1 per start and rate, the winners marked."""
+    return sweep_frame(grid)[["start", "learning_rate", "val_accuracy", "val_macro_f1", "steps", "chosen"]]
+
+
+def run_sweep(
+    p: Profile, s: SweepSettings, train_pool: Dataset, validation: Dataset, chosen: dict[str, Choice], seed: int = 0
 ) -> tuple[list[dict], dict[tuple[str, int | str], FineTuned]]:
-    """Pre-trained and random-init runs at every size in ``s``, same steps and batch for both, on validation.
+    """Pre-trained and random-init runs at every size in ``s``, each at its ``chosen`` learning rate, same steps and
+    batch for both, on validation (the grid's winning runs stand for ``s.tune_size``).
 
     Returns (one record per run, the trained runs by (start, size) for the final test score).
     """
@@ -154,45 +197,20 @@ def run_sweep(
     for size in s.sizes:
         train_set = per_class_slice(train_pool, size)
         steps = budget_steps(len(train_set), p, s.min_steps)
-        for pretrained, lr in ((True, s.lr_pretrained), (False, s.lr_random)):
-            print(f"{'pre-trained' if pretrained else 'random init'}: {size or 'all'} per intent, {steps} steps")
-            record, run = train_classifier(train_set, validation, p, pretrained, lr, steps, seed=seed, evals=s.evals)
+        for start, pretrained in STARTS.items():
+            choice = chosen[start]
+            if size == s.tune_size:
+                record, run = dict(choice.record), choice.run
+            else:
+                print(f"{start}: {size or 'all'} per intent, {steps} steps, learning rate {choice.learning_rate:g}")
+                record, run = train_classifier(
+                    train_set, validation, p, pretrained, choice.learning_rate, steps, seed=seed, evals=s.evals
+                )
+            record.pop("chosen", None)
             record["size"] = size if size is not None else "all"
             runs.append(record)
-            trained[record["start"], record["size"]] = run
+            trained[start, record["size"]] = run
     return runs, trained
-
-
-def score_on_test(trained: dict[tuple[str, int | str], FineTuned], test_set: Dataset) -> list[dict]:
-    """The final score, once: each trained run's test accuracy with its 95% bootstrap interval, and per-example
-    right/wrong (for paired differences)."""
-    rows = []
-    for (start, size), run in trained.items():
-        logits, labels = predict_logits(
-            run.model, data.tokenize(test_set, run.tokenizer, run.max_length), run.tokenizer
-        )
-        right = logits.argmax(-1) == labels
-        interval = intervals.mean_interval(right.astype(float))
-        rows.append(
-            {
-                "start": start,
-                "size": size,
-                "per_class": len(run.train_data) / len(run.labels),
-                "test_accuracy": interval.estimate,
-                "low": interval.low,
-                "high": interval.high,
-                "right": right.astype(int).tolist(),
-            }
-        )
-    return rows
-
-
-def final_gap(final: Sequence[dict], size) -> intervals.Interval:
-    """Pre-trained minus random-init test accuracy at ``size``, with a paired bootstrap interval."""
-    right = {r["start"]: r["right"] for r in final if r["size"] == size}
-    if set(right) != {"pre-trained", "random init"}:
-        raise ValueError(f"No pre-trained and random-init pair at size {size!r} in the final scores.")
-    return intervals.paired_difference(right["pre-trained"], right["random init"])
 
 
 def sweep_frame(runs: Sequence[dict]) -> pd.DataFrame:

@@ -167,16 +167,6 @@ def race(s: LMSettings, seed: int = 0, progress: bool = True) -> tuple[dict, dic
     return results, {**built, "tokenizer": tok, "heldout_texts": heldout_texts}
 
 
-def final_perplexity(trained: dict, texts: list[str], s: LMSettings) -> dict[str, float]:
-    """The final score, once: each model's perplexity on ``texts`` (the test queries), by the race's names."""
-    tok, lora = trained["tokenizer"], trained["SmolLM2 + LoRA"]
-    held = lm.text_examples(texts, tok, s.max_length)
-    with lora.disable_adapter():  # the adapters were added to the base model in place: switch them off
-        base = lm.perplexity(lora, held, tok)
-    scores = {name: lm.perplexity(trained[name], held, tok) for name in ("from scratch", "SmolLM2 + LoRA")}
-    return {"base SmolLM2 (no tuning)": base, **scores}
-
-
 def _row(model, history, ppl: float, train_set) -> dict:
     trainable, total = adapters.count_parameters(model)
     tokens_per_example = sum(len(ids) for ids in train_set["input_ids"]) / len(train_set)

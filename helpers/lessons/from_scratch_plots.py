@@ -1,8 +1,9 @@
-"""Notebook 01's charts: the size sweep, the learning curves at one size, and the final test scores with intervals."""
+"""Notebook 01's charts: the size sweep, the learning curves at one size, the final test scores with intervals, and
+the language models' perplexity."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -12,28 +13,32 @@ import seaborn as sns
 from helpers.lessons.from_scratch import ANCHORS, sweep_frame
 
 
+def _axes(ax, figsize: tuple[float, float] = (7, 4)):
+    """``ax``, or a new figure's axes."""
+    return ax if ax is not None else plt.subplots(figsize=figsize)[1]
+
+
+def _per_intent_axes(ax, ylabel: str, title: str, legend_at: str = "lower right"):
+    """The accuracy-vs-data set-up both size charts share: log-scale examples per intent, accuracy 0 to 1."""
+    ax.set(xscale="log", xlabel="training examples per intent (log scale)", ylabel=ylabel, ylim=(0, 1), title=title)
+    ax.legend(fontsize=8, loc=legend_at)
+    return ax
+
+
 def plot_test(final: Sequence[dict], ax=None):
     """Test accuracy per size with 95% bootstrap intervals as error bars, one line per starting point."""
-    ax = ax if ax is not None else plt.subplots(figsize=(7, 4))[1]
+    ax = _axes(ax)
     frame = pd.DataFrame(final)
     for start, part in frame.groupby("start", sort=False):
         part = part.sort_values("per_class")
         err = [part["test_accuracy"] - part["low"], part["high"] - part["test_accuracy"]]
         ax.errorbar(part["per_class"], part["test_accuracy"], yerr=err, marker="o", capsize=4, label=start)
-    ax.set(
-        xscale="log",
-        xlabel="training examples per intent (log scale)",
-        ylabel="test accuracy (95% interval)",
-        ylim=(0, 1),
-        title="The final score: test set, scored once",
-    )
-    ax.legend(fontsize=8, loc="lower right")
-    return ax
+    return _per_intent_axes(ax, "test accuracy (95% interval)", "The final score: test set, scored once", "best")
 
 
 def plot_sweep(runs: Sequence[dict], ax=None, anchors: dict | None = None):
     """Validation accuracy vs examples per intent, one line per starting point, published anchors marked."""
-    ax = ax if ax is not None else plt.subplots(figsize=(7, 4))[1]
+    ax = _axes(ax)
     frame = sweep_frame(runs)
     sns.lineplot(data=frame[~frame["head_only"]], x="per_class", y="val_accuracy", hue="start", marker="o", ax=ax)
     for (label, (x, y)), color in zip((anchors or ANCHORS).items(), ("tab:green", "tab:purple")):
@@ -41,20 +46,12 @@ def plot_sweep(runs: Sequence[dict], ax=None, anchors: dict | None = None):
             ax.axhline(y, ls="--", color=color, lw=1, label=f"{label}: {y:.1%}")
         else:
             ax.plot([x], [y], marker="*", ms=14, color=color, ls="none", label=f"{label}: {y:.1%}")
-    ax.set(
-        xscale="log",
-        xlabel="training examples per intent (log scale)",
-        ylabel="validation accuracy",
-        ylim=(0, 1),
-        title="Pre-trained vs random init, same architecture and budget",
-    )
-    ax.legend(fontsize=8, loc="lower right")
-    return ax
+    return _per_intent_axes(ax, "validation accuracy", "Pre-trained vs random init, same architecture and budget")
 
 
 def plot_curves(runs: Sequence[dict], size, ax=None, smooth: int = 5):
     """Training loss per step (solid) and validation loss (dashed, dots) at ``size`` examples per intent."""
-    ax = ax if ax is not None else plt.subplots(figsize=(7, 4))[1]
+    ax = _axes(ax)
     for r in runs:
         if r["size"] == size and not r["head_only"]:
             loss = pd.Series(r["losses"]).rolling(smooth, min_periods=1).mean()
@@ -68,4 +65,21 @@ def plot_curves(runs: Sequence[dict], size, ax=None, smooth: int = 5):
         title=f"Learning curves at {size} examples per intent",
     )
     ax.legend()
+    return ax
+
+
+def plot_perplexity(scores: Mapping[str, dict], xlabel: str, title: str, ax=None):
+    """One point per model (log scale, lower is better) with its value written above it; horizontal error bars
+    where a score has ``low`` and ``high`` (its interval)."""
+    ax = _axes(ax, (7, 3))
+    colors = ["grey", "tab:orange", "tab:blue", "tab:green"]
+    for i, r in enumerate(scores.values()):
+        v = r["perplexity"]
+        err = [[v - r["low"]], [r["high"] - v]] if "low" in r else None
+        ax.errorbar([v], [i], xerr=err, fmt="o", ms=8, capsize=5, color=colors[i % len(colors)])
+        interval = f" ({r['low']:,.1f} to {r['high']:,.1f})" if err else ""
+        ax.annotate(f"{v:,.1f}{interval}", (v, i), xytext=(0, 7), textcoords="offset points", ha="center", fontsize=8)
+    ax.set(xscale="log", xlabel=xlabel, title=title, yticks=range(len(scores)), yticklabels=list(scores))
+    ax.set_ylim(-0.5, len(scores) - 0.3)
+    ax.margins(x=0.15)
     return ax

@@ -1,7 +1,7 @@
 """Measuring parameter-efficient fine-tuning: head-only vs LoRA vs full, peak memory, adapters as files.
 
-Notebook 04 uses these to run one comparison table (trainable share, accuracy,
-time, memory, size on disk) and to save, reload, merge and switch peft adapters.
+Notebook 04 uses these to run one comparison table (trainable share, validation accuracy, time, memory, size on
+disk) and to save every finished model; ``peft_merge`` reloads, merges and scores them on the test split once.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from transformers import (
     DataCollatorWithPadding,
 )
 
-from helpers import data, intervals, memory, models, paths
+from helpers import data, memory, models, paths
 from helpers.chat import fine_tune_chat
 from helpers.classifier import fine_tune_classifier, prepare_classifier
-from helpers.evaluation import classification_metrics, predict_logits
+from helpers.evaluation import predict_logits
 from helpers.runtime import Profile, seed_everything
 from helpers.training import TrainConfig
 
@@ -39,6 +39,11 @@ LEARNING_RATES = {"head-only": 3e-3, "lora": 2e-3, "full": 1e-4}
 def sweep_ranks(p: Profile) -> list[int]:
     """The LoRA ranks notebook 04 compares in profile ``p`` (rank 8 is always among them: the checks use it)."""
     return p.pick(smoke=[1, 8], workshop=[1, 8, 64], full=[1, 4, 8, 16, 64])
+
+
+def extra_seeds(p: Profile) -> list[int]:
+    """Seeds beyond the sweep's 0 for LoRA r=8 and full fine-tuning: one in smoke, two elsewhere (three in all)."""
+    return p.pick(smoke=[1], workshop=[1, 2], full=[1, 2])
 
 
 def train_validation(p: Profile, seed: int = 0):
@@ -77,21 +82,19 @@ def variant_name(method: str, rank: int | None = None) -> str:
 def run_variant(
     method: str,
     train_ds,
-    test_ds,
+    eval_ds,
     labels: list[str],
     config: TrainConfig,
+    save_dir: str | Path,
     rank: int | None = None,
-    save_dir: str | Path | None = None,
     learning_rates: dict[str, float] | None = None,
-    eval_ds=None,
 ) -> dict:
-    """Train one variant on the same data and steps, and measure it: a table row (JSON-ready).
+    """Train one variant on ``train_ds``, monitored on ``eval_ds`` (validation), save it, measure it: a table row.
 
-    The row holds trainable params and share, validation accuracy (``eval_ds``: monitored during training, the
-    weights with the lowest validation loss kept), test accuracy with its 95% bootstrap interval (the test set
-    scored once, after training), training seconds, the memory of one training step (counted by kind and
-    measured, ``helpers.memory``), the size of what must be saved, and the test predictions (to compare a
-    reloaded adapter against).
+    The row (JSON-ready) holds trainable params and share, validation accuracy and predictions (to compare a
+    reloaded adapter against), training seconds, the memory of one training step (counted by kind and measured,
+    ``helpers.memory``), and the size and folder of what must be saved. No test split enters: the saved models
+    are scored on it once, after all training (``peft_merge.score_saved``).
     """
     config = replace(config, learning_rate={**LEARNING_RATES, **(learning_rates or {})}[method])
     seed_everything(config.seed)  # every variant starts from the same random head
@@ -104,57 +107,66 @@ def run_variant(
     run = fine_tune_classifier(
         train_ds, config, method=method, eval_data=eval_ds, model=model, tokenizer=tokenizer, labels=labels
     )
-    trainable, total, history = run.trainable, run.total, run.history
-    logits, refs = predict_logits(model, test_ds, tokenizer)
-    test_accuracy = intervals.accuracy_interval(logits.argmax(-1), refs)
-    val_accuracy = kept_eval(history).get("accuracy", float("nan"))
-    folder = Path(save_dir) / variant_name(method, rank).replace(" ", "_").replace("=", "") if save_dir else None
-    size = save_trained(model, folder) if folder else float("nan")
+    logits, refs = predict_logits(model, eval_ds, tokenizer)  # the finished weights on validation
+    folder = Path(save_dir) / variant_name(method, rank).replace(" ", "_").replace("=", "")
     return {
         "variant": variant_name(method, rank),
         "method": method,
         "rank": rank,
+        "seed": config.seed,
         "learning_rate": config.learning_rate,
-        "trainable": trainable,
-        "total": total,
-        "trainable_pct": 100 * trainable / total,
-        "val_accuracy": val_accuracy,
-        "accuracy": classification_metrics(logits.argmax(-1), refs)["accuracy"],
-        "accuracy_low": test_accuracy.low,
-        "accuracy_high": test_accuracy.high,
-        "train_seconds": history.train_seconds,
-        "steps": history.steps,
+        "trainable": run.trainable,
+        "total": run.total,
+        "trainable_pct": 100 * run.trainable / run.total,
+        "val_accuracy": float((logits.argmax(-1) == refs).mean()),
+        "train_seconds": run.history.train_seconds,
+        "steps": run.history.steps,
         **step.to_dict(),
-        "saved_mib": size,
-        "folder": str(folder) if folder else None,
-        "predictions": logits.argmax(-1).tolist(),
-        "first_logits": logits[:16].tolist(),
+        "saved_mib": save_trained(model, folder),
+        "folder": str(folder),
+        "val_predictions": logits.argmax(-1).tolist(),
+        "val_first_logits": logits[:16].tolist(),
     }
-
-
-def kept_eval(history) -> dict:
-    """The evaluation record of the weights a run ended with (the restored best step, else the last); {} if none."""
-    step = history.restored_step if history.restored_step is not None else history.steps
-    return next((e for e in reversed(history.evals) if e["step"] == step), {})
 
 
 def compare_methods(
     ranks: list[int],
     train_ds,
-    test_ds,
+    eval_ds,
     labels: list[str],
     config: TrainConfig,
-    save_dir: str | Path | None = None,
+    save_dir: str | Path,
     learning_rates: dict[str, float] | None = None,
-    eval_ds=None,
 ) -> list[dict]:
     """Head-only, LoRA at each rank, then full fine-tuning: one ``run_variant`` row each (``eval_ds``: validation)."""
     plan = [("head-only", None)] + [("lora", r) for r in ranks] + [("full", None)]
     rows = []
     for method, rank in plan:
         print(f"-- {variant_name(method, rank)}")
-        rows.append(run_variant(method, train_ds, test_ds, labels, config, rank, save_dir, learning_rates, eval_ds))
+        rows.append(run_variant(method, train_ds, eval_ds, labels, config, save_dir, rank, learning_rates))
     return rows
+
+
+def seed_runs(
+    seeds: list[int], train_ds, eval_ds, labels: list[str], config: TrainConfig, save_dir: str | Path
+) -> list[dict]:
+    """LoRA r=8 and full fine-tuning again with each of ``seeds`` (a new head, new LoRA matrices, another batch
+    order; the same data): ``run_variant`` rows, saved under ``save_dir/seed<N>/``."""
+    rows = []
+    for seed in seeds:
+        for method, rank in (("lora", 8), ("full", None)):
+            print(f"-- {variant_name(method, rank)}, seed {seed}")
+            folder = Path(save_dir) / f"seed{seed}"
+            rows.append(run_variant(method, train_ds, eval_ds, labels, replace(config, seed=seed), folder, rank))
+    return rows
+
+
+def seed_table(scored: pd.DataFrame) -> pd.DataFrame:
+    """Per seed (rows of ``scored``: seed, method 'lora'/'full', accuracy): both test accuracies and LoRA's share of
+    full fine-tuning's, with a last row 'spread' giving each column's max minus min over the seeds."""
+    wide = scored.pivot(index="seed", columns="method", values="accuracy")[["lora", "full"]]
+    wide["lora_share_of_full"] = wide["lora"] / wide["full"]
+    return pd.concat([wide, (wide.max() - wide.min()).to_frame("spread").T])
 
 
 # --- a generative task for SmolLM2: answer in a fixed format ----------------------

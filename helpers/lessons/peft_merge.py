@@ -1,4 +1,5 @@
-"""Notebook 04's adapters after training: reload, merge by hand and by peft, export and reload as plain transformers."""
+"""Notebook 04's models after training: reload them from their files, score them once, merge by hand and by peft,
+export and reload as plain transformers."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from peft import PeftModel
+from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification
 
-from helpers import lora, models, paths
+from helpers import intervals, lora, models, paths
 from helpers.adapters import peft_wrapping
 from helpers.evaluation import predict_logits
 
@@ -24,9 +26,49 @@ def load_adapter(folder: str | Path, labels: list[str], adapter_name: str = "def
         return PeftModel.from_pretrained(base, str(folder), adapter_name=adapter_name)
 
 
-def test_logits(model, test_ds, tokenizer) -> np.ndarray:
-    """Logits (N, C) of ``model`` on the tokenised test set."""
-    return predict_logits(model, test_ds, tokenizer)[0]
+def logits_on(model, dataset, tokenizer) -> np.ndarray:
+    """Logits (N, C) of ``model`` on a tokenised dataset, in its order."""
+    return predict_logits(model, dataset, tokenizer)[0]
+
+
+def load_trained(row: dict, labels: list[str]) -> torch.nn.Module:
+    """The finished classifier of one ``lora_and_peft.run_variant`` row, rebuilt on a fresh MiniLM from its folder.
+
+    A LoRA row's folder holds a peft adapter (``load_adapter``); a head-only or full row's holds its trained
+    weights in ``trained.safetensors``, loaded over the pre-trained ones.
+    """
+    if row["method"] == "lora":
+        return load_adapter(row["folder"], labels).eval()
+    model, _ = models.load_classifier(labels)
+    unexpected = model.load_state_dict(load_file(str(Path(row["folder"]) / "trained.safetensors")), strict=False)[1]
+    if unexpected:
+        raise ValueError(f"{row['folder']} holds weights this model does not have: {', '.join(unexpected[:3])}.")
+    return model.eval()
+
+
+def score_saved(rows: list[dict], dataset, labels: list[str], tokenizer) -> list[dict]:
+    """Each saved model's accuracy on the tokenised ``dataset`` with its 95% bootstrap interval, one row per variant.
+
+    Meant for the test split, once, after every run has trained; ``right`` (1/0 per message, in dataset order)
+    lets two variants be compared on the same messages (``helpers.intervals.paired_difference``).
+    """
+    scores = []
+    for row in rows:
+        logits, refs = predict_logits(load_trained(row, labels), dataset, tokenizer)
+        predictions = logits.argmax(-1)
+        interval = intervals.accuracy_interval(predictions, refs)
+        scores.append(
+            {
+                "variant": row["variant"],
+                "method": row["method"],
+                "seed": row.get("seed", 0),
+                "accuracy": interval.estimate,
+                "accuracy_low": interval.low,
+                "accuracy_high": interval.high,
+                "right": (predictions == refs).astype(int).tolist(),
+            }
+        )
+    return scores
 
 
 def hand_merged(peft_model, labels: list[str]) -> torch.nn.Module:
@@ -48,9 +90,9 @@ def hand_merged(peft_model, labels: list[str]) -> torch.nn.Module:
     return base.eval()
 
 
-def logits_gap(model_a, model_b, test_ds, tokenizer) -> dict[str, float]:
-    """Largest absolute logit difference of two classifiers on ``test_ds``, and how many predictions differ."""
-    a, b = test_logits(model_a, test_ds, tokenizer), test_logits(model_b, test_ds, tokenizer)
+def logits_gap(model_a, model_b, dataset, tokenizer) -> dict[str, float]:
+    """Largest absolute logit difference of two classifiers on ``dataset``, and how many predictions differ."""
+    a, b = logits_on(model_a, dataset, tokenizer), logits_on(model_b, dataset, tokenizer)
     return {
         "max_logit_gap": float(np.abs(a - b).max()),
         "different_predictions": int((a.argmax(-1) != b.argmax(-1)).sum()),

@@ -2,8 +2,9 @@
 
 Pairs: the prompt is notebook 06's voice conversation, *chosen* is the on-voice reference reply and *rejected* is a
 deterministic edit of it that breaks one or more voice rules (a generic greeting, no sign-off, a vague next step,
-a shouty register, ...), so each pair isolates what we prefer. Validation rows are carved out of the training file
-and pick the DPO settings; the held-out file is the test set, scored once per finished model.
+a shouty register, ...), so each pair isolates what we prefer. Validation rows are carved out of the training file:
+they pick the DPO settings and give every reading during the lesson (reward-model accuracy, DPO's pair statistics,
+the exercises). The held-out file is the test set, scored once at the end, after all training.
 """
 
 from __future__ import annotations
@@ -71,8 +72,8 @@ def settings(p: Profile) -> Settings:
 
 
 def splits(s: Settings) -> tuple[list[dict], list[dict], list[dict]]:
-    """(train, validation, test) rows: validation is the first ``n_val`` training rows, test the whole held-out file
-    (the models answer its first ``n_test`` messages; pairs are cheap to score, so the reward model sees all)."""
+    """(train, validation, test) rows, no message in two of them: validation is the first ``n_val`` training rows,
+    test the whole held-out file (the models answer its first ``n_test`` messages; the reward model scores all)."""
     rows = voice.load_brand_voice("train")
     return rows[s.n_val :], rows[: s.n_val], voice.load_brand_voice("heldout")
 
@@ -207,6 +208,11 @@ def plot_dpo(records: Sequence[dict[str, float]], beta: float, title: str = "DPO
     return axes
 
 
+def dpo_config(s: Settings, lr: float) -> TrainConfig:
+    """One DPO run's settings at learning rate ``lr`` (steps and batch from the profile)."""
+    return TrainConfig(lr, max_steps=s.dpo_steps, batch_size=s.dpo_batch, warmup_ratio=0.1, restore_best=False)
+
+
 def dpo_search(policy, tokenizer, train_pairs: Dataset, val_rows, val_pairs: Dataset, s: Settings):
     """Each (lr, beta) candidate from the same fresh adapters; validation picks one, and the policy ends with it.
 
@@ -216,7 +222,7 @@ def dpo_search(policy, tokenizer, train_pairs: Dataset, val_rows, val_pairs: Dat
     start, runs = adapter_snapshot(policy), []
     for lr, beta in s.candidates:
         restore_adapter(policy, start)
-        config = TrainConfig(lr, max_steps=s.dpo_steps, batch_size=s.dpo_batch, warmup_ratio=0.1, restore_best=False)
+        config = dpo_config(s, lr)
         history, records = preference.fine_tune_dpo(policy, train_pairs, config, tokenizer, beta)
         val = preference.evaluate_pairs(policy, val_pairs, tokenizer, beta)
         several = len(s.candidates) > 1

@@ -6,9 +6,10 @@ Each one plants a known problem so the notebook can measure what it costs and wh
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 from datasets import Dataset
 
 
@@ -51,6 +52,42 @@ def subsample_classes(dataset: Dataset, classes: Sequence[int], keep: int, seed:
         rows = np.nonzero(labels == c)[0]
         drop.extend(rng.permutation(rows)[keep:].tolist())
     return dataset.select(sorted(set(range(len(labels))) - set(drop)))
+
+
+def recall_frame(
+    predictions: Mapping[str, Sequence[int]], labels: Sequence[int], label_names: Sequence[str], rare: Sequence[int]
+) -> pd.DataFrame:
+    """One row per (training data, intent): the intent's recall on ``labels`` and whether it was made rare."""
+    labels = np.asarray(labels)
+    missing = [label_names[c] for c in rare if not (labels == c).any()]
+    if missing:
+        raise ValueError(
+            f"No examples of the rare intents {missing} to measure their recall on; use a split with them."
+        )
+    rows = []
+    for name, pred in predictions.items():
+        pred = np.asarray(pred)
+        for c, intent in enumerate(label_names):
+            recall = float((pred[labels == c] == c).mean()) if (labels == c).any() else np.nan
+            rows.append({"training data": name, "intent": intent, "rare": c in rare, "recall": recall})
+    return pd.DataFrame(rows)
+
+
+def group_recall(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean recall of the rare and of the common intents, one row per training data (from ``recall_frame``)."""
+    group = np.where(frame["rare"], "rare intents", "common intents")
+    table = frame.assign(group=group).pivot_table("recall", "training data", "group", aggfunc="mean", sort=False)
+    return table[["rare intents", "common intents"]].rename_axis(columns=None)
+
+
+def rare_right(predictions: Sequence[int], labels: Sequence[int], rare: Sequence[int]) -> np.ndarray:
+    """1/0 (right/wrong) per example of a rare intent, for intervals; its mean is their pooled recall.
+
+    The pooled recall equals the mean of the rare intents' recalls (``group_recall``) when each has as many examples.
+    """
+    predictions, labels = np.asarray(predictions), np.asarray(labels)
+    mask = np.isin(labels, rare)
+    return (predictions[mask] == labels[mask]).astype(float)
 
 
 # --- chat formatting: a support agent's reply per intent ------------------------------------------

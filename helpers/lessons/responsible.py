@@ -21,7 +21,7 @@ from helpers import memorisation, redaction
 from helpers.chat import fine_tune_chat
 from helpers.classifier import FineTuned, fine_tune_classifier
 from helpers.data import load_banking77, read_jsonl, stratified_split, tokenize
-from helpers.evaluation import predict_logits
+from helpers.evaluation import predict_labels
 from helpers.intervals import accuracy_interval, paired_difference
 from helpers.lessons.slice_transforms import LENGTH_SLICES, TRANSFORMS
 from helpers.paths import DATA_DIR
@@ -152,7 +152,7 @@ def slice_right(run: FineTuned, dataset: Dataset) -> dict[str, np.ndarray]:
     out = {}
     for name, batch in texts.items():
         tok = tokenize(Dataset.from_dict({"text": batch, "label": labels}), run.tokenizer, run.max_length or 64)
-        out[name] = (predict_logits(run.model, tok, run.tokenizer)[0].argmax(-1) == labels).astype(float)
+        out[name] = (predict_labels(run.model, tok, run.tokenizer) == labels).astype(float)
     for name, keep in LENGTH_SLICES.items():
         out[name] = np.where([keep(t) for t in dataset["text"]], out["original"], np.nan)
     return out
