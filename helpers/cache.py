@@ -28,13 +28,26 @@ def cache_enabled() -> bool:
     return os.environ.get("WORKBOOK_CACHE", "on").lower() not in ("off", "0", "false", "no")
 
 
+def _path(name: str, settings: dict[str, Any]) -> Path:
+    digest = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    return cache_root() / profile().name / f"{name}-{digest}.json"
+
+
+def lookup(name: str, settings: dict[str, Any]) -> Any | None:
+    """The result stored for name, profile and settings, or None (none stored, or the cache is off); writes nothing."""
+    path = _path(name, settings)
+    if not (cache_enabled() and path.exists()):
+        return None
+    print(f"Using cached results from {path.name} in {path.parent} (set WORKBOOK_CACHE=off to rerun).")
+    return json.loads(path.read_text())["result"]
+
+
 def cached(name: str, settings: dict[str, Any], compute: Callable[[], Any]) -> Any:
     """``compute()``'s JSON-serialisable result, reused from disk when name, profile and settings match."""
-    digest = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:10]
-    path = cache_root() / profile().name / f"{name}-{digest}.json"
-    if cache_enabled() and path.exists():
-        print(f"Using cached results from {path.name} in {path.parent} (set WORKBOOK_CACHE=off to rerun).")
-        return json.loads(path.read_text())["result"]
+    stored = lookup(name, settings)
+    if stored is not None:
+        return stored
+    path = _path(name, settings)
     result = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

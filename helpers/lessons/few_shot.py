@@ -190,14 +190,7 @@ def prompters(chat, tokenizer, shots: Dataset) -> list[Fitted]:
 
 def stored(key: Mapping) -> list[dict] | None:
     """The final rows an earlier run saved under ``key`` (``helpers.cache``; None when there are none: train)."""
-
-    def not_stored():
-        raise LookupError(CACHE_NAME)
-
-    try:
-        return cache.cached(CACHE_NAME, dict(key), not_stored)
-    except LookupError:
-        return None
+    return cache.lookup(CACHE_NAME, dict(key))
 
 
 def validation_frame(rows: Sequence[Mapping]) -> pd.DataFrame:
