@@ -50,6 +50,19 @@ def accuracy_interval(predictions: Sequence, references: Sequence, level: float 
     return mean_interval(right.astype(float), level=level, seed=seed)
 
 
+def scored(predictions: Sequence, references: Sequence, level: float = 0.95) -> dict:
+    """A final score as a JSON-ready row: 'accuracy' with its bootstrap interval ('low', 'high') and 'right' (1/0
+    per example, in order, for ``paired_difference`` between two systems scored on the same examples)."""
+    predictions, references = np.asarray(predictions), np.asarray(references)
+    if predictions.shape != references.shape:
+        raise ValueError(
+            f"{predictions.shape[0]} predictions for {references.shape[0]} references: score each example once."
+        )
+    right = (predictions == references).astype(int)
+    interval = mean_interval(right, level=level)
+    return {"accuracy": interval.estimate, "low": interval.low, "high": interval.high, "right": right.tolist()}
+
+
 def in_words(gap: Interval, a: str, b: str, more: str) -> str:
     """A difference ``a`` minus ``b`` in words ("{a} {more} than {b}"), naming a winner only where its interval
     excludes zero; otherwise "no measurable difference at this size"."""

@@ -57,3 +57,11 @@ def test_in_words_names_a_winner_only_where_the_interval_excludes_zero():
     assert intervals.in_words(behind, "A", "B", "is right more often") == "B is right more often than A"
     one_apart = intervals.paired_difference([1] * 10 + [0] * 10, [1] * 9 + [0] * 11)
     assert intervals.in_words(one_apart, "A", "B", "is right more often") == "no measurable difference at this size"
+
+
+def test_scored_row_has_accuracy_interval_and_right():
+    row = intervals.scored([1, 2, 3, 3], [1, 2, 0, 3])
+    assert row["accuracy"] == 0.75 and row["right"] == [1, 1, 0, 1]
+    assert row["low"] <= 0.75 <= row["high"] and row["low"] < row["high"]
+    with pytest.raises(ValueError, match="score each example once"):
+        intervals.scored([1, 2], [1, 2, 3])
