@@ -4,7 +4,8 @@
 Clones the repository's committed HEAD into a temporary folder, runs `make test` (or, with --ci, `.ci/run`:
 make test and then the browser test) there, and writes
 bench/results/make_test.json (total seconds, exit status, tests passed per stage, each notebook's duration as
-pytest reports it). The README's per-notebook table comes from bench/notebook_times.py.
+pytest reports it); the whole log goes to build/make_test.log as it runs. The README's run-time table shows
+bench/notebook_times.py's runs and, beside them, these per-notebook durations.
 """
 
 from __future__ import annotations
@@ -32,17 +33,18 @@ def main() -> None:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True, text=True, check=True
         ).stdout.strip()
+        (Path(args.repo) / "build").mkdir(exist_ok=True)
+        log_path = Path(args.repo) / "build" / "make_test.log"  # written as it runs: `tail -f` it to follow
         start = time.perf_counter()
-        done = subprocess.run(command, cwd=clone, capture_output=True, text=True)
+        with log_path.open("w") as log_file:
+            done = subprocess.run(command, cwd=clone, stdout=log_file, stderr=subprocess.STDOUT, text=True)
         seconds = time.perf_counter() - start
-    log = done.stdout + done.stderr
+    log = log_path.read_text()
     passed = [int(n) for n in re.findall(r"(\d+) passed", log)]
     print(log[-3000:])
     durations = re.findall(r"([\d.]+)s call\s+tests/test_notebooks.py::test_notebook_executes\[(\w+)\]", log)
     notebook_seconds = {f"{name}.ipynb": float(s) for s, name in sorted(durations, key=lambda d: d[1])}
     seed = re.search(r"random order, seed (\d+)", log)
-    (Path(args.repo) / "build").mkdir(exist_ok=True)
-    (Path(args.repo) / "build" / "make_test.log").write_text(log)  # the whole log, for a failure's details
     save(
         "make_test",
         {

@@ -33,6 +33,14 @@ def runtime_table() -> str:
     """Markdown: seconds per notebook for each profile that has results."""
     profiles = {p: _load(f"notebooks-{p}") for p in ("smoke", "workshop", "full")}
     profiles = {p: r for p, r in profiles.items() if r}
+    in_make_test = _load("make_test")
+    if in_make_test and in_make_test.get("notebook_seconds"):  # the newest smoke run: inside `make test`
+        rows = [{"notebook": n, "seconds": s, "ok": True} for n, s in in_make_test["notebook_seconds"].items()]
+        profiles["smoke, in make test"] = {
+            "rows": rows,
+            "total_seconds": sum(r["seconds"] for r in rows),
+            "machine": in_make_test["machine"],
+        }
     if not profiles:
         return "No notebook timings yet: run `python -m bench.notebook_times --profile smoke`."
     names = sorted({row["notebook"] for r in profiles.values() for row in r["rows"]})
@@ -51,7 +59,13 @@ def runtime_table() -> str:
 
     lines.append("| **total** | " + " | ".join(total(r) for r in profiles.values()) + " |")
     lines.append("")
-    lines += [f"- {p}: {_machine(r['machine'])}" for p, r in profiles.items()]
+    lines += [f"- {p}: {_machine(r['machine'])}" for p, r in profiles.items() if p != "smoke, in make test"]
+    if "smoke, in make test" in profiles:
+        lines.append(
+            f"- smoke, in make test: each notebook as `make test` ran it from a fresh clone of commit "
+            f"{in_make_test['commit']} (exercise starting points checked after each run); "
+            f"{_machine(in_make_test['machine'])}"
+        )
     lines += [
         f"- {p}: not timed yet (`python -m bench.notebook_times --profile {p}`)"
         for p in ("smoke", "workshop", "full")
