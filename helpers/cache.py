@@ -2,7 +2,8 @@
 
 Results are keyed by name, profile and the exact settings, so changing a knob
 recomputes. They live under build/cache/ of the checkout (``helpers.paths``).
-WORKBOOK_CACHE=off (set by `make test`) always recomputes.
+WORKBOOK_CACHE=off (set by `make test`) always recomputes, and still stores the result: a later run with the cache
+on (the browser test after `make test`, a learner re-opening a notebook) reuses it.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def lookup(name: str, settings: dict[str, Any]) -> Any | None:
 
 
 def cached(name: str, settings: dict[str, Any], compute: Callable[[], Any]) -> Any:
-    """``compute()``'s JSON-serialisable result, reused from disk when name, profile and settings match."""
+    """``compute()``'s JSON-serialisable result, reused from disk when name, profile and settings match; stored even
+    with the cache off, so that a later run with it on reuses it."""
     stored = lookup(name, settings)
     if stored is not None:
         return stored

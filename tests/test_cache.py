@@ -15,3 +15,6 @@ def test_cached_computes_once_and_lookup_reads_without_writing(tmp_path, monkeyp
     monkeypatch.setenv("WORKBOOK_CACHE", "off")  # always recompute; a lookup finds nothing
     assert cache.lookup("run", {"lr": 1}) is None
     assert cache.cached("run", {"lr": 1}, lambda: calls.append(1) or [3]) == [3] and calls == [1, 1]
+    assert cache.cached("other", {"lr": 1}, lambda: [4]) == [4]  # computed with the cache off, and still stored
+    monkeypatch.setenv("WORKBOOK_CACHE", "on")  # so a later run with it on (the browser test) reuses it
+    assert cache.lookup("other", {"lr": 1}) == [4]

@@ -22,8 +22,12 @@ class BagOfWords:
         return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-def row(method, per_intent, val_accuracy, predictions):
-    return {"method": method, "per_intent": per_intent, "val_accuracy": val_accuracy, "predictions": predictions}
+def row(method, per_intent, val_accuracy, right):
+    return {"method": method, "per_intent": per_intent, "val_accuracy": val_accuracy, "right": right}
+
+
+def hits(predictions, labels):
+    return [int(p == y) for p, y in zip(predictions, labels)]
 
 
 def test_first_per_class_is_balanced_nested_and_skips():
@@ -68,7 +72,7 @@ def test_frozen_head_learns_and_reports_costs():
     assert out["setting"] in ("C=1", "C=10") and out["train_seconds"] > 0
     assert "predictions" not in out and "ms_per_query" not in out  # training never scores the test split
     (row,) = scores.score_test([fitted], test)
-    assert np.mean(np.array(row["predictions"]) == np.array(test["label"])) == 1.0
+    assert row["accuracy"] == 1.0 and row["right"] == [1] * len(test)
     assert row["ms_per_query"] > 0 and {k: row[k] for k in out} == out
 
 
@@ -81,7 +85,8 @@ def test_score_test_scores_every_predictor_once_in_order():
 
     rows = scores.score_test([constant(0), constant(1)], data)
     assert calls == [0, 1] and [r["method"] for r in rows] == ["always 0", "always 1"]
-    assert rows[1]["predictions"] == [1] * len(data)
+    assert rows[1]["right"] == hits([1] * len(data), data["label"]) and rows[1]["accuracy"] == 0.5
+    assert rows[1]["low"] < 0.5 < rows[1]["high"]
 
 
 def test_stored_returns_a_saved_run_only_with_the_cache_on(tmp_path, monkeypatch):
@@ -103,9 +108,9 @@ def test_validation_frame_has_no_test_column():
 
 def test_right_method_is_chosen_on_validation_not_test():
     labels = [0, 1] * 20
-    good_on_test = row("full fine-tune", 8, 0.5, labels)
-    good_on_val = row("SetFit", 8, 0.9, [0] * 40)  # half right on test
-    prompt = row("prompt few-shot", 0, float("nan"), [1] * 40)
+    good_on_test = row("full fine-tune", 8, 0.5, hits(labels, labels))
+    good_on_val = row("SetFit", 8, 0.9, hits([0] * 40, labels))  # half right on test
+    prompt = row("prompt few-shot", 0, float("nan"), hits([1] * 40, labels))
     assert scores.right_method([good_on_test, good_on_val, prompt], 8)["method"] == "SetFit"
     with pytest.raises(ValueError, match="No trained method at 4"):
         scores.right_method([good_on_val], 4)
@@ -113,24 +118,26 @@ def test_right_method_is_chosen_on_validation_not_test():
 
 def test_the_claim_can_fail_and_faces_every_prompt():
     labels = [0, 1] * 50
-    weak = row("prompt zero-shot", 0, float("nan"), [0] * 100)  # 50% right
-    strong = row("prompt few-shot", 1, float("nan"), labels)  # all right: no method can beat it
-    good = row("frozen + head", 8, 0.9, labels[:90] + [1 - y for y in labels[90:]])  # 90% right
-    broken = row("frozen + head", 8, 0.9, [1 - y for y in labels])  # a broken method: always wrong
-    chosen, gaps = scores.versus_prompting([good, weak], 8, labels)
+    weak = row("prompt zero-shot", 0, float("nan"), hits([0] * 100, labels))  # 50% right
+    strong = row("prompt few-shot", 1, float("nan"), [1] * 100)  # all right: no method can beat it
+    good = row("frozen + head", 8, 0.9, [1] * 90 + [0] * 10)  # 90% right
+    broken = row("frozen + head", 8, 0.9, [0] * 100)  # a broken method: always wrong
+    chosen, gaps = scores.versus_prompting([good, weak], 8)
     assert chosen is good and gaps["prompt zero-shot"].low > 0
-    chosen, gaps = scores.versus_prompting([broken, weak], 8, labels)
+    chosen, gaps = scores.versus_prompting([broken, weak], 8)
     assert chosen is broken and gaps["prompt zero-shot"].high < 0
-    _, gaps = scores.versus_prompting([good, weak, strong], 8, labels)  # no prompt is picked: both are faced
+    _, gaps = scores.versus_prompting([good, weak, strong], 8)  # no prompt is picked: both are faced
     assert set(gaps) == {"prompt zero-shot", "prompt few-shot"} and gaps["prompt few-shot"].high < 0
 
 
-def test_results_frame_puts_an_interval_on_each_run():
-    labels = [0, 1] * 50
-    frame = scores.results_frame([row("LoRA", 4, 0.7, [0] * 100), row("LoRA", 8, 0.8, labels)], labels)
-    assert frame.accuracy.tolist() == [0.5, 1.0]
+def test_results_frame_shows_each_runs_interval_without_per_message_columns():
+    data = two_class_dataset(repeat=2)
+    always_card = fs.Fitted({"method": "LoRA", "per_intent": 4, "steps": 8}, lambda d: [0] * len(d))
+    perfect = fs.Fitted({"method": "frozen + head", "per_intent": 4}, lambda d: d["label"])
+    frame = scores.results_frame(scores.score_test([always_card, perfect], data))
+    assert frame.accuracy.tolist() == [0.5, 1.0] and "right" not in frame
     assert (frame.low <= frame.accuracy).all() and (frame.accuracy <= frame.high).all()
-    assert frame.low[0] < 0.5 < frame.high[0] and "predictions" not in frame
+    assert frame.low[0] < 0.5 < frame.high[0] and str(frame.steps.dtype) == "Int64"
 
 
 def test_spend_scores_on_validation_and_needs_two_intents():

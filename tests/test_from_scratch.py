@@ -4,12 +4,14 @@ bookkeeping, the tiny from-scratch LM, perplexity with intervals, FLOPs and cost
 from __future__ import annotations
 
 from collections import Counter
+from types import SimpleNamespace
 
 import matplotlib
+import numpy as np
 import pytest
 import torch
 
-from helpers import adapters, data, lm, runtime
+from helpers import adapters, data, intervals, lm, runtime
 from helpers.lessons import from_scratch, from_scratch_lm, from_scratch_plots, from_scratch_scores
 
 matplotlib.use("Agg")
@@ -52,7 +54,7 @@ def _fake_trainer(calls, scores):
     """Stands in for train_classifier: validation accuracy from ``scores`` by (pretrained, learning rate)."""
 
     def train(train_set, validation, p, pretrained, learning_rate, steps, seed=0, evals=3):
-        calls.append((pretrained, learning_rate, len(train_set), steps))
+        calls.append((pretrained, learning_rate, len(train_set), steps, seed))
         start = "pre-trained" if pretrained else "random init"
         record = {"start": start, "head_only": False, "learning_rate": learning_rate, "steps": steps}
         record.update(val_accuracy=scores[pretrained, learning_rate], val_macro_f1=0.0, per_class=0)
@@ -75,13 +77,63 @@ def test_learning_rates_are_chosen_on_validation_and_the_winners_are_reused(monk
     assert len(table) == 5 and table["chosen"].sum() == 2
     assert table.loc[table["chosen"], "val_accuracy"].tolist() == [0.9, 0.5]
     n_tune = s.tune_size * p.n_intents
-    assert all(n == n_tune for _, _, n, _ in calls)  # the grid trains at the tuning size only
+    assert all(n == n_tune for _, _, n, _, _ in calls)  # the grid trains at the tuning size only
     calls.clear()
     runs, trained = from_scratch.run_sweep(p, s, pool, validation, chosen)
-    assert [(pre, lr) for pre, lr, _, _ in calls] == [(True, 1e-4), (False, 1e-3)]  # only the other size trains
+    assert [(pre, lr) for pre, lr, *_ in calls] == [(True, 1e-4), (False, 1e-3)]  # only the other size trains
     assert trained["random init", s.tune_size] == chosen["random init"].run  # the grid's winner, not a rerun
     assert [r["learning_rate"] for r in runs] == [1e-4, 1e-3, 1e-4, 1e-3]
     assert all("chosen" not in r for r in runs) and {r["size"] for r in runs} == set(s.sizes)
+
+
+def test_extra_seeds_follow_the_profile():
+    extra = {name: from_scratch.extra_seeds(runtime.profile(name)) for name in ("smoke", "workshop", "full")}
+    assert extra["smoke"] == [] and len(extra["workshop"]) >= 1 and len(extra["full"]) == 2  # 1, >= 2, 3 in all
+    assert all(0 not in seeds and len(set(seeds)) == len(seeds) for seeds in extra.values())  # 0 is the sweep's
+
+
+def test_rerun_seeds_trains_both_starts_per_seed_at_the_chosen_rates(monkeypatch):
+    p = runtime.profile("smoke")
+    s = from_scratch.sweep_settings(p)
+    pool, validation = from_scratch.train_validation(p, s)
+    chosen = {"pre-trained": from_scratch.Choice(1e-4, {}, None), "random init": from_scratch.Choice(1e-3, {}, None)}
+    calls = []
+    monkeypatch.setattr(from_scratch, "train_classifier", _fake_trainer(calls, {(True, 1e-4): 0.9, (False, 1e-3): 0.4}))
+    records, trained = from_scratch.rerun_seeds(p, s, pool, validation, chosen, [1, 2], 16)
+    steps = from_scratch.budget_steps(16 * p.n_intents, p, s.min_steps)
+    assert calls == [
+        (pre, lr, 16 * p.n_intents, steps, seed) for seed in (1, 2) for pre, lr in ((True, 1e-4), (False, 1e-3))
+    ]
+    assert [(r["seed"], r["start"], r["size"]) for r in records] == [
+        (seed, start, 16) for seed in (1, 2) for start in ("pre-trained", "random init")
+    ]
+    assert list(trained) == [1, 2] and set(trained[2]) == {("pre-trained", 16), ("random init", 16)}
+    calls.clear()
+    records, _ = from_scratch.rerun_seeds(p, s, pool, validation, chosen, [1], "all")
+    assert {n for _, _, n, _, _ in calls} == {len(pool)} and records[0]["size"] == "all"  # "all": every example
+    assert from_scratch.rerun_seeds(p, s, pool, validation, chosen, [], 16) == ([], {})  # smoke: no extra seeds
+
+
+def test_the_seed_draws_the_starting_weights(monkeypatch):
+    p = runtime.profile("smoke")
+    s = from_scratch.sweep_settings(p)
+    pool, validation = from_scratch.train_validation(p, s)
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def capture(train_set, config, model, **kwargs):
+        seen.append((config.seed, next(model.parameters()).detach().clone()))
+        raise Stop
+
+    monkeypatch.setattr(from_scratch, "fine_tune_classifier", capture)
+    for seed in (0, 0, 1):
+        torch.manual_seed(seed + 100)  # whatever the global RNG holds, the run's seed decides
+        with pytest.raises(Stop):
+            from_scratch.train_classifier(pool, validation, p, False, 1e-3, steps=1, seed=seed)
+    (s0, w0), (s0b, w0b), (s1, w1) = seen
+    assert (s0, s0b, s1) == (0, 0, 1) and torch.equal(w0, w0b) and not torch.equal(w0, w1)
 
 
 def test_budget_steps_has_a_floor_and_scales_with_data():
@@ -222,3 +274,51 @@ def test_final_perplexity_scores_each_model_with_an_interval(chat_tok):
     assert all(r["low"] <= r["perplexity"] <= r["high"] and len(r["nll"]) == len(texts) for r in scores.values())
     lora, untuned = scores["SmolLM2 + LoRA"], scores["base SmolLM2 (no tuning)"]
     assert lora["perplexity"] == pytest.approx(untuned["perplexity"], rel=1e-5)  # LoRA starts as the identity
+
+
+def test_score_on_test_is_one_scored_row_per_run(monkeypatch):
+    logits = np.array([[2.0, 0.0], [0.0, 1.0], [3.0, 0.0], [0.0, 2.0]])  # predicts 0, 1, 0, 1
+    labels = np.array([0, 1, 1, 1])
+    monkeypatch.setattr(from_scratch_scores, "predict_logits", lambda model, tokenised, tok: (logits, labels))
+    monkeypatch.setattr(from_scratch_scores.data, "tokenize", lambda dataset, tok, max_length: dataset)
+    run = SimpleNamespace(model=None, tokenizer=None, max_length=8, train_data=[0] * 10, labels=["a", "b"])
+    (row,) = from_scratch_scores.score_on_test({("pre-trained", 5): run}, test_set=None)
+    expected = intervals.scored([0, 1, 0, 1], labels)
+    assert row == {
+        "start": "pre-trained",
+        "size": 5,
+        "per_class": 5.0,
+        "test_accuracy": 0.75,
+        **{k: v for k, v in expected.items() if k != "accuracy"},
+    }
+    assert row["right"] == [1, 1, 0, 1] and row["low"] < 0.75 <= row["high"]
+
+
+def test_score_seeds_keeps_seed_0_and_scores_the_extra_seeds(monkeypatch):
+    scored = []
+
+    def fake_score(trained, test_set):
+        scored.append(trained)
+        return [
+            {"start": start, "size": size, "per_class": 5.0, "test_accuracy": acc}
+            for (start, size), acc in trained.items()
+        ]
+
+    monkeypatch.setattr(from_scratch_scores, "score_on_test", fake_score)
+    seed_trained = {
+        1: {("pre-trained", 5): 0.9, ("random init", 5): 0.5},
+        2: {("pre-trained", 5): 0.7, ("random init", 5): 0.6},
+    }
+    frame = from_scratch_scores.score_seeds(FINAL, seed_trained, test_set=None, size=5)
+    assert scored == [seed_trained[1], seed_trained[2]]  # seed 0 is not scored again
+    assert frame["seed"].tolist() == [0, 0, 1, 1, 2, 2]
+    table = from_scratch_scores.per_seed(frame)
+    assert table["gap"].round(6).tolist() == [0.6, 0.4, 0.1]
+    assert from_scratch_scores.score_seeds(FINAL, {}, None, 5)["seed"].tolist() == [0, 0]  # one seed still renders
+    with pytest.raises(ValueError, match="No final scores at size 16"):
+        from_scratch_scores.score_seeds(FINAL, seed_trained, None, 16)
+    ax = from_scratch_plots.plot_test(FINAL, seed_scores=frame)
+    assert len(ax.containers) == 4  # seed 0's bootstrap bars, and each start's mean over seeds with its range
+    low, high = ax.containers[3].lines[2][0].get_segments()[0][:, 1]
+    assert (low, high) == pytest.approx((0.5, 0.6))  # random init: lowest to highest seed
+    assert len(from_scratch_plots.plot_test(FINAL, seed_scores=frame[frame.seed == 0]).containers) == 2

@@ -8,7 +8,6 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from datasets import ClassLabel, Dataset, Features, Value
@@ -138,7 +137,7 @@ def test_a_variant_is_saved_and_reloads_with_its_validation_predictions(monkeypa
     (scored,) = peft_merge.score_saved([row], val, ["card", "fee"], tok)
     assert scored["variant"] == row["variant"] and scored["accuracy"] == pytest.approx(row["val_accuracy"])
     assert scored["right"] == [int(p == y) for p, y in zip(row["val_predictions"], val["labels"])]
-    assert scored["accuracy_low"] <= scored["accuracy"] <= scored["accuracy_high"]
+    assert scored["low"] <= scored["accuracy"] <= scored["high"] and scored["seed"] == row["seed"]
 
 
 def test_load_trained_refuses_weights_of_another_model(monkeypatch, tmp_path):
@@ -174,17 +173,3 @@ def test_seed_runs_train_lora_and_full_again_under_their_own_folders(monkeypatch
     assert len({r["folder"] for r in rows}) == 4 and all(Path(r["folder"]).is_dir() for r in rows)
     logits = {r["seed"]: np.array(r["val_first_logits"]) for r in rows if r["method"] == "full"}
     assert np.abs(logits[1] - logits[2]).max() > 1e-4  # another seed, another head: the runs differ
-
-
-def test_seed_table_gives_lora_share_per_seed_and_the_spread():
-    scored = pd.DataFrame(
-        {
-            "seed": [0, 0, 1, 1, 2, 2],
-            "method": ["lora", "full"] * 3,
-            "accuracy": [0.8, 0.8, 0.72, 0.9, 0.81, 0.9],
-        }
-    )
-    table = pt.seed_table(scored)
-    assert list(table.index) == [0, 1, 2, "spread"] and list(table.columns) == ["lora", "full", "lora_share_of_full"]
-    assert table.loc[1, "lora_share_of_full"] == pytest.approx(0.8)
-    assert table.loc["spread", "lora"] == pytest.approx(0.09) and table.loc["spread", "full"] == pytest.approx(0.1)

@@ -53,6 +53,10 @@ def test_recall_frame_and_group_recall_measure_rare_and_common_intents():
     frame = lesson.recall_frame(runs, labels, NAMES, rare=[1])
     assert frame.set_index(["training data", "intent"]).loc[("zeta", "b"), "recall"] == 0.5
     assert frame[frame["rare"]]["intent"].unique().tolist() == ["b"]
+    assert set(frame[frame["rare"]]["group"]) == {"rare intents"} and set(frame[~frame["rare"]]["group"]) == {
+        "common intents"
+    }
+    assert frame.set_index(["training data", "intent"]).loc[("alpha", "c"), "recall"] == 0.5
     table = lesson.group_recall(frame)
     assert table.index.tolist() == ["zeta", "alpha"]
     assert table.loc["zeta"].tolist() == [0.5, 1.0] and table.loc["alpha"].tolist() == [0.0, 0.5]
@@ -63,6 +67,6 @@ def test_recall_frame_refuses_a_split_without_the_rare_intents():
         lesson.recall_frame({"run": [0, 1]}, [0, 1], NAMES, rare=[2])
 
 
-def test_rare_right_pools_the_rare_examples():
-    right = lesson.rare_right([0, 1, 0, 2, 1], [0, 1, 1, 2, 2], rare=[1, 2])
-    assert right.tolist() == [1.0, 0.0, 1.0, 0.0]
+def test_rare_only_keeps_the_rare_examples_in_order():
+    predictions, labels = lesson.rare_only([0, 1, 0, 2, 1], [0, 1, 1, 2, 2], rare=[1, 2])
+    assert predictions.tolist() == [1, 0, 2, 1] and labels.tolist() == [1, 1, 2, 2]

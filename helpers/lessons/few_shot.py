@@ -2,8 +2,8 @@
 
 Validation is carved out of banking77's train split and decides every setting (C, learning rate, best epoch) and
 which method is "the right one". Training never sees the test split: every run returns a ``Fitted`` (its row and its
-predictor), and ``few_shot_scores.score_test`` scores all of them once, at the end (its per-example predictions let
-intervals and paired differences be computed afterwards).
+predictor), and ``few_shot_scores.score_test`` scores all of them once, at the end (each row's ``intervals.scored``
+score: accuracy, its interval and right/wrong per message, for paired differences afterwards).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from datasets import Dataset
 from helpers import cache, data, intent_prompting
 from helpers import few_shot as recipe
 from helpers.classifier import fine_tune_classifier
-from helpers.evaluation import predict_logits
+from helpers.evaluation import predict_labels
 from helpers.runtime import Profile
 from helpers.training import TrainConfig
 
@@ -150,13 +150,13 @@ def fine_tune_run(method: str, train: Dataset, val: Dataset, s: Settings, seed: 
         config = TrainConfig(lr, max_steps=steps, eval_every_steps=per_epoch, batch_size=s.batch_size, seed=seed)
         config.progress = False
         run = fine_tune_classifier(train, config, method=method, eval_data=val, max_length=s.max_length)
-        logits, labels = predict_logits(run.model, run.eval_data, run.tokenizer)
-        if (acc := float(np.mean(logits.argmax(-1) == labels))) > best_acc:
+        acc = float(np.mean(predict_labels(run.model, run.eval_data, run.tokenizer) == np.asarray(val["label"])))
+        if acc > best_acc:
             best, best_acc, best_lr = run, acc, lr
     model, tokenizer, h = best.model, best.tokenizer, best.history
 
     def predict(d: Dataset) -> np.ndarray:
-        return predict_logits(model, data.tokenize(d, tokenizer, s.max_length), tokenizer)[0].argmax(-1)
+        return predict_labels(model, data.tokenize(d, tokenizer, s.max_length), tokenizer)
 
     name = {"full": "full fine-tune", "lora": "LoRA"}[method]
     row = _row(name, _per_intent(train), best_acc, h.train_seconds, f"lr={best_lr:g}")

@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from datasets import Dataset
 
-from helpers.intervals import Interval, accuracy_interval, paired_difference
+from helpers.intervals import Interval, paired_difference, scored
 from helpers.lessons.few_shot import Fitted, timed, whole_steps
 
 # Published banking77 test accuracy on all 77 intents: (method, examples per intent, accuracy, source).
@@ -27,24 +26,18 @@ PUBLISHED = [
 
 
 def score_test(fitted: Sequence[Fitted], test: Dataset) -> list[dict]:
-    """The one final scoring: each row gains its test predictions and milliseconds per query (JSON-ready)."""
+    """The one final scoring: each row gains milliseconds per query and its final score (``intervals.scored``:
+    'accuracy' with its 95% bootstrap interval 'low' to 'high', 'right' 1/0 per test message), JSON-ready."""
     rows = []
     for f in fitted:
         preds, seconds = timed(f.predict, test)
-        rows.append(f.row | {"predictions": [int(p) for p in preds], "ms_per_query": 1000 * seconds / len(test)})
+        rows.append(f.row | {"ms_per_query": 1000 * seconds / len(test)} | scored(preds, test["label"]))
     return rows
 
 
-def right(row: Mapping, test_labels: Sequence[int]) -> np.ndarray:
-    """1.0 where the row's test prediction is right, else 0.0 (one entry per test example)."""
-    return (np.asarray(row["predictions"]) == np.asarray(test_labels)).astype(float)
-
-
-def results_frame(rows: Sequence[Mapping], test_labels: Sequence[int]) -> pd.DataFrame:
+def results_frame(rows: Sequence[Mapping]) -> pd.DataFrame:
     """One line per run: test accuracy with its 95% bootstrap interval, validation accuracy and costs."""
-    cis = [accuracy_interval(r["predictions"], test_labels) for r in rows]
-    frame = whole_steps(pd.DataFrame([{k: v for k, v in r.items() if k != "predictions"} for r in rows]))
-    return frame.assign(accuracy=[c.estimate for c in cis], low=[c.low for c in cis], high=[c.high for c in cis])
+    return whole_steps(pd.DataFrame([{k: v for k, v in r.items() if k != "right"} for r in rows]))
 
 
 def plot_curves(frame: pd.DataFrame, ax=None, title: str = "Test accuracy against examples per intent"):
@@ -75,10 +68,8 @@ def right_method(rows: Sequence[Mapping], size: int) -> Mapping:
     return max(trained, key=lambda r: r["val_accuracy"])
 
 
-def versus_prompting(
-    rows: Sequence[Mapping], size: int, test_labels: Sequence[int]
-) -> tuple[Mapping, dict[str, Interval]]:
+def versus_prompting(rows: Sequence[Mapping], size: int) -> tuple[Mapping, dict[str, Interval]]:
     """(right method, its paired test-accuracy difference against each prompt): every prompt is faced, none chosen."""
     chosen = right_method(rows, size)
     prompts = [r for r in rows if r["method"].startswith("prompt")]
-    return chosen, {p["method"]: paired_difference(right(chosen, test_labels), right(p, test_labels)) for p in prompts}
+    return chosen, {p["method"]: paired_difference(chosen["right"], p["right"]) for p in prompts}

@@ -19,7 +19,7 @@ from datasets import Dataset
 
 from helpers import data, models
 from helpers.classifier import FineTuned, evaluate, fine_tune_classifier
-from helpers.runtime import Profile
+from helpers.runtime import Profile, seed_everything
 from helpers.training import TrainConfig
 
 # Published banking77 test accuracy (all 77 intents), for orientation on the plot.
@@ -103,6 +103,7 @@ def train_classifier(
     """
     data.refuse_test_split(validation)
     labels = train_set.features["label"].names
+    seed_everything(seed)  # the seed draws the starting weights too: the new head, and every weight from random init
     model, tok = models.load_classifier(labels, pretrained=pretrained)
     config = TrainConfig(
         learning_rate=learning_rate,
@@ -211,6 +212,41 @@ def run_sweep(
             runs.append(record)
             trained[start, record["size"]] = run
     return runs, trained
+
+
+def extra_seeds(p: Profile) -> list[int]:
+    """Seeds beyond the sweep's 0 for the main claim at the largest size: none in smoke (one more costs about 20 s
+    there), one in workshop (about two minutes of its ten), two in full (three in all)."""
+    return p.pick(smoke=[], workshop=[1], full=[1, 2])
+
+
+def rerun_seeds(
+    p: Profile,
+    s: SweepSettings,
+    train_pool: Dataset,
+    validation: Dataset,
+    chosen: dict[str, Choice],
+    seeds: Sequence[int],
+    size: int | str,
+) -> tuple[list[dict], dict[int, dict[tuple[str, int | str], FineTuned]]]:
+    """Both starts again at ``size`` (examples per intent, or "all") with each of ``seeds``: other starting weights
+    and batch order; the same data, steps and learning rates (``chosen`` on validation for seed 0, reused).
+
+    Returns (one validation record per seed and start, with 'seed'; the trained runs by seed, then (start, size),
+    for the final test score).
+    """
+    train_set = per_class_slice(train_pool, None if size == "all" else size)
+    steps = budget_steps(len(train_set), p, s.min_steps)
+    records, trained = [], {}
+    for seed in seeds:
+        trained[seed] = {}
+        for start, pretrained in STARTS.items():
+            lr = chosen[start].learning_rate
+            print(f"{start}, seed {seed}: {size} per intent, {steps} steps, learning rate {lr:g}")
+            record, run = train_classifier(train_set, validation, p, pretrained, lr, steps, seed=seed, evals=s.evals)
+            records.append({"seed": seed, **record, "size": size})
+            trained[seed][start, size] = run
+    return records, trained
 
 
 def sweep_frame(runs: Sequence[dict]) -> pd.DataFrame:

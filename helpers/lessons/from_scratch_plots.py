@@ -25,14 +25,24 @@ def _per_intent_axes(ax, ylabel: str, title: str, legend_at: str = "lower right"
     return ax
 
 
-def plot_test(final: Sequence[dict], ax=None):
-    """Test accuracy per size with 95% bootstrap intervals as error bars, one line per starting point."""
+def plot_test(final: Sequence[dict], ax=None, seed_scores: pd.DataFrame | None = None):
+    """Test accuracy per size with 95% bootstrap intervals as error bars, one line per starting point; with
+    ``seed_scores`` (``from_scratch_scores.score_seeds``) of two or more seeds, each start's mean over the seeds
+    beside it, its error bar spanning the lowest to the highest seed."""
     ax = _axes(ax)
     frame = pd.DataFrame(final)
+    colors = {}
     for start, part in frame.groupby("start", sort=False):
         part = part.sort_values("per_class")
         err = [part["test_accuracy"] - part["low"], part["high"] - part["test_accuracy"]]
-        ax.errorbar(part["per_class"], part["test_accuracy"], yerr=err, marker="o", capsize=4, label=start)
+        bars = ax.errorbar(part["per_class"], part["test_accuracy"], yerr=err, marker="o", capsize=4, label=start)
+        colors[start] = bars.lines[0].get_color()
+    if seed_scores is not None and seed_scores["seed"].nunique() > 1:
+        for start, part in seed_scores.groupby("start", sort=False):
+            acc, x = part["test_accuracy"], part["per_class"].iloc[0] * 1.12  # beside seed 0's point (log x)
+            err = [[acc.mean() - acc.min()], [acc.max() - acc.mean()]]
+            label = f"{start}: mean of {part['seed'].nunique()} seeds (lowest to highest)"
+            ax.errorbar([x], [acc.mean()], yerr=err, marker="D", capsize=6, lw=3, color=colors.get(start), label=label)
     return _per_intent_axes(ax, "test accuracy (95% interval)", "The final score: test set, scored once", "best")
 
 

@@ -3,11 +3,12 @@ bootstrap intervals (choices were made on validation before; nothing trains afte
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+import pandas as pd
 from datasets import Dataset
 
-from helpers import data, intervals, lm
+from helpers import data, intervals, lm, seeds
 from helpers.classifier import FineTuned
 from helpers.evaluation import predict_logits
 from helpers.lessons.from_scratch_lm import LMSettings
@@ -21,20 +22,34 @@ def score_on_test(trained: dict[tuple[str, int | str], FineTuned], test_set: Dat
         logits, labels = predict_logits(
             run.model, data.tokenize(test_set, run.tokenizer, run.max_length), run.tokenizer
         )
-        right = logits.argmax(-1) == labels
-        interval = intervals.mean_interval(right.astype(float))
+        score = intervals.scored(logits.argmax(-1), labels)
+        per_class = len(run.train_data) / len(run.labels)
         rows.append(
-            {
-                "start": start,
-                "size": size,
-                "per_class": len(run.train_data) / len(run.labels),
-                "test_accuracy": interval.estimate,
-                "low": interval.low,
-                "high": interval.high,
-                "right": right.astype(int).tolist(),
-            }
+            {"start": start, "size": size, "per_class": per_class, "test_accuracy": score.pop("accuracy"), **score}
         )
     return rows
+
+
+def score_seeds(
+    final: Sequence[dict], seed_trained: Mapping[int, dict[tuple[str, int | str], FineTuned]], test_set: Dataset, size
+) -> pd.DataFrame:
+    """The seed study's test scores at ``size``, a row per seed and start: seed 0's from ``final`` (the sweep's, scored
+    already) and each extra seed's runs (``from_scratch.rerun_seeds``) scored now, once."""
+    first = [r for r in final if r["size"] == size]
+    if not first:
+        raise ValueError(f"No final scores at size {size!r}; sizes scored: {sorted({str(r['size']) for r in final})}.")
+
+    def scores(seed: int) -> list[dict]:
+        return first if seed == 0 else score_on_test(seed_trained[seed], test_set)
+
+    return seeds.over_seeds([0, *seed_trained], scores)
+
+
+def per_seed(scores: pd.DataFrame) -> pd.DataFrame:
+    """Test accuracy per seed (rows) and start (columns), with the gap pre-trained minus random init."""
+    wide = scores.pivot_table(index="seed", columns="start", values="test_accuracy")[["pre-trained", "random init"]]
+    wide["gap"] = wide["pre-trained"] - wide["random init"]
+    return wide
 
 
 def final_gap(final: Sequence[dict], size) -> intervals.Interval:

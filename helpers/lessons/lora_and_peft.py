@@ -162,14 +162,6 @@ def seed_runs(
     return rows
 
 
-def seed_table(scored: pd.DataFrame) -> pd.DataFrame:
-    """Per seed (rows of ``scored``: seed, method 'lora'/'full', accuracy): both test accuracies and LoRA's share of
-    full fine-tuning's, with a last row 'spread' giving each column's max minus min over the seeds."""
-    wide = scored.pivot(index="seed", columns="method", values="accuracy")[["lora", "full"]]
-    wide["lora_share_of_full"] = wide["lora"] / wide["full"]
-    return pd.concat([wide, (wide.max() - wide.min()).to_frame("spread").T])
-
-
 # --- a generative task for SmolLM2: answer in a fixed format ----------------------
 INTENT_SYSTEM = "You sort online-banking messages. Reply with one line: intent: <intent_name>."
 INTENT_REPLY = re.compile(r"^intent: ([A-Za-z_]+)$")

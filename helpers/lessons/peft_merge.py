@@ -14,7 +14,7 @@ from transformers import AutoModelForSequenceClassification
 
 from helpers import intervals, lora, models, paths
 from helpers.adapters import peft_wrapping
-from helpers.evaluation import predict_logits
+from helpers.evaluation import predict_labels, predict_logits
 
 
 def load_adapter(folder: str | Path, labels: list[str], adapter_name: str = "default"):
@@ -47,28 +47,22 @@ def load_trained(row: dict, labels: list[str]) -> torch.nn.Module:
 
 
 def score_saved(rows: list[dict], dataset, labels: list[str], tokenizer) -> list[dict]:
-    """Each saved model's accuracy on the tokenised ``dataset`` with its 95% bootstrap interval, one row per variant.
+    """Each saved model's final score row on the tokenised ``dataset`` (``intervals.scored``: accuracy, its 95%
+    bootstrap interval 'low' to 'high', and 'right' per message, in dataset order), one row per variant and seed.
 
-    Meant for the test split, once, after every run has trained; ``right`` (1/0 per message, in dataset order)
-    lets two variants be compared on the same messages (``helpers.intervals.paired_difference``).
+    Meant for the test split, once, after every run has trained; ``right`` lets two variants be compared on the same
+    messages (``helpers.intervals.paired_difference``).
     """
-    scores = []
-    for row in rows:
-        logits, refs = predict_logits(load_trained(row, labels), dataset, tokenizer)
-        predictions = logits.argmax(-1)
-        interval = intervals.accuracy_interval(predictions, refs)
-        scores.append(
-            {
-                "variant": row["variant"],
-                "method": row["method"],
-                "seed": row.get("seed", 0),
-                "accuracy": interval.estimate,
-                "accuracy_low": interval.low,
-                "accuracy_high": interval.high,
-                "right": (predictions == refs).astype(int).tolist(),
-            }
-        )
-    return scores
+    references = dataset["labels"]
+    return [
+        {
+            "variant": row["variant"],
+            "method": row["method"],
+            "seed": row["seed"],
+            **intervals.scored(predict_labels(load_trained(row, labels), dataset, tokenizer), references),
+        }
+        for row in rows
+    ]
 
 
 def hand_merged(peft_model, labels: list[str]) -> torch.nn.Module:

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 from datasets import Dataset
 
+from helpers.data_quality import per_class_recall
+
 
 # --- label noise: flip labels on purpose, then score a mislabel finder against the truth ------------
 def flip_labels(dataset: Dataset, fraction: float, seed: int = 0) -> tuple[Dataset, np.ndarray]:
@@ -57,37 +59,43 @@ def subsample_classes(dataset: Dataset, classes: Sequence[int], keep: int, seed:
 def recall_frame(
     predictions: Mapping[str, Sequence[int]], labels: Sequence[int], label_names: Sequence[str], rare: Sequence[int]
 ) -> pd.DataFrame:
-    """One row per (training data, intent): the intent's recall on ``labels`` and whether it was made rare."""
+    """One row per (training data, intent): the intent's recall on ``labels``, whether it was made rare, and its
+    group ('rare intents' or 'common intents')."""
     labels = np.asarray(labels)
     missing = [label_names[c] for c in rare if not (labels == c).any()]
     if missing:
         raise ValueError(
             f"No examples of the rare intents {missing} to measure their recall on; use a split with them."
         )
-    rows = []
-    for name, pred in predictions.items():
-        pred = np.asarray(pred)
-        for c, intent in enumerate(label_names):
-            recall = float((pred[labels == c] == c).mean()) if (labels == c).any() else np.nan
-            rows.append({"training data": name, "intent": intent, "rare": c in rare, "recall": recall})
-    return pd.DataFrame(rows)
+    is_rare = np.isin(np.arange(len(label_names)), rare)
+    frames = [
+        pd.DataFrame(
+            {
+                "training data": name,
+                "intent": list(label_names),
+                "rare": is_rare,
+                "group": np.where(is_rare, "rare intents", "common intents"),
+                "recall": per_class_recall(pred, labels, len(label_names)),
+            }
+        )
+        for name, pred in predictions.items()
+    ]
+    return pd.concat(frames, ignore_index=True)
 
 
 def group_recall(frame: pd.DataFrame) -> pd.DataFrame:
     """Mean recall of the rare and of the common intents, one row per training data (from ``recall_frame``)."""
-    group = np.where(frame["rare"], "rare intents", "common intents")
-    table = frame.assign(group=group).pivot_table("recall", "training data", "group", aggfunc="mean", sort=False)
+    table = frame.pivot_table("recall", "training data", "group", aggfunc="mean", sort=False)
     return table[["rare intents", "common intents"]].rename_axis(columns=None)
 
 
-def rare_right(predictions: Sequence[int], labels: Sequence[int], rare: Sequence[int]) -> np.ndarray:
-    """1/0 (right/wrong) per example of a rare intent, for intervals; its mean is their pooled recall.
-
-    The pooled recall equals the mean of the rare intents' recalls (``group_recall``) when each has as many examples.
-    """
+def rare_only(predictions: Sequence[int], labels: Sequence[int], rare: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(predictions, labels) of the examples of a rare intent: scored (``intervals.scored``), their accuracy is the
+    rare intents' pooled recall, which equals the mean of their recalls (``group_recall``) when each has as many
+    examples."""
     predictions, labels = np.asarray(predictions), np.asarray(labels)
     mask = np.isin(labels, rare)
-    return (predictions[mask] == labels[mask]).astype(float)
+    return predictions[mask], labels[mask]
 
 
 # --- chat formatting: a support agent's reply per intent ------------------------------------------
