@@ -185,6 +185,26 @@ def test_score_reads_facts_and_an_escalation_states_none():
     assert list(frame["fact_kind"]) == ["correct", "hallucinated", "no fact"]
     assert list(frame["right_fact"]) == [True, False, False] and list(frame["hallucinated"]) == [False, True, False]
     assert [v.kind for v in capstone_scores.answered_verdicts({"a": frame})["a"]] == ["correct", "hallucinated"]
+    assert not frame["usable"].any()  # the right fact alone is not enough: "It is ..." breaks the voice rules
+
+
+def test_usable_needs_the_right_fact_nothing_invented_and_the_voice():
+    articles = knowledge.load_articles()
+    q = capstone.eval_messages(INTENTS, articles, n=1)[0]
+    known = knowledge.by_id(articles)
+    sendable = capstone.grounded_reply(known[q["article_id"]], q["answer"])
+    invented = sendable.replace(capstone.FOLLOW_UP, "Next step: pay the £987.65 fee in the app today.")
+    wrong = sendable.replace(knowledge.evidence_sentence(known[q["article_id"]], q["answer"]), "Let me check.")
+    replies = [(sendable, False), (invented, False), (wrong, False), (capstone.ESCALATION_REPLY, True)]
+    turns = [
+        capstone.Turn(q["question"], "x", 0.9, esc, None if esc else q["article_id"], [], reply, 0.1)
+        for reply, esc in replies
+    ]
+    frame = capstone_scores.score(turns, [q] * 4, articles)
+    assert list(frame["voice_ok"]) == [True, True, True, True]
+    assert list(frame["usable"]) == [True, False, False, False]
+    board = capstone_scores.scoreboard({"a": frame})
+    assert board.loc["a", "usable replies"] == 0.25
 
 
 def test_gaps_name_a_winner_only_where_the_interval_excludes_zero():
@@ -212,3 +232,9 @@ def test_strongest_part_has_most_right_facts_and_ties_go_to_fewer_hallucinations
     assert capstone_scores.strongest_part(board, "whole") == "fine-tune-only"
     board.loc["fine-tune-only", "right facts"] = 0.0
     assert capstone_scores.strongest_part(board, "whole") == "rag-only"  # tied on facts, fewer invented
+    board["usable replies"] = [0.4, 0.0, 0.1, 0.3]
+    assert capstone_scores.strongest_part(board, "whole", "usable replies") == "fine-tune-only"
+    board.loc["rag-only", "usable replies"] = 0.3  # tied on usable and on facts: fewer invented wins
+    assert capstone_scores.strongest_part(board, "whole", "usable replies") == "rag-only"
+    with pytest.raises(ValueError, match="No column"):
+        capstone_scores.strongest_part(board, "whole", "charm")

@@ -128,8 +128,8 @@ def test_the_seed_draws_the_starting_weights(monkeypatch):
         raise Stop
 
     monkeypatch.setattr(from_scratch, "fine_tune_classifier", capture)
-    for seed in (0, 0, 1):
-        torch.manual_seed(seed + 100)  # whatever the global RNG holds, the run's seed decides
+    for seed, before in ((0, 100), (0, 200), (1, 100)):
+        torch.manual_seed(before)  # whatever the global RNG holds, the run's seed decides
         with pytest.raises(Stop):
             from_scratch.train_classifier(pool, validation, p, False, 1e-3, steps=1, seed=seed)
     (s0, w0), (s0b, w0b), (s1, w1) = seen
@@ -320,5 +320,5 @@ def test_score_seeds_keeps_seed_0_and_scores_the_extra_seeds(monkeypatch):
     ax = from_scratch_plots.plot_test(FINAL, seed_scores=frame)
     assert len(ax.containers) == 4  # seed 0's bootstrap bars, and each start's mean over seeds with its range
     low, high = ax.containers[3].lines[2][0].get_segments()[0][:, 1]
-    assert (low, high) == pytest.approx((0.5, 0.6))  # random init: lowest to highest seed
+    assert (low, high) == pytest.approx((0.2, 0.6))  # random init: lowest to highest seed (0.2, 0.5, 0.6)
     assert len(from_scratch_plots.plot_test(FINAL, seed_scores=frame[frame.seed == 0]).containers) == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 import torch
 from transformers import AutoTokenizer, LlamaForCausalLM
@@ -13,7 +14,7 @@ from helpers.chat import fine_tune_chat
 from helpers.lessons import instruction_tuning as I
 from helpers.lm import IGNORE_INDEX
 from helpers.models import _cached_smollm
-from helpers.runtime import CORE_INTENTS
+from helpers.runtime import CORE_INTENTS, profile
 from tests.tiny import tiny_causal_lm
 
 GOOD = "\n".join(
@@ -127,3 +128,17 @@ def test_voice_settings_train_an_adapter_that_lowers_the_loss(tokenizer):
     losses = [r["loss"] for r in run.history.train]
     # Measured: 10.800 -> 10.768 in 6 steps, falling at every step; with a learning rate near 0 it stays at 10.800.
     assert run.history.steps == 6 and all(b < a for a, b in zip(losses, losses[1:])) and losses[0] - losses[-1] > 0.01
+
+
+def test_adherence_rates_and_seeds_per_profile():
+    voice = pd.DataFrame(
+        {"format_ok": [True, False], "greeting": [True, True], "next_step": [1, 0], "sign_off": [0, 0]}
+    )
+    json_frame = pd.DataFrame({"valid_json": [True, True], "required_keys": [True, False], "intent_correct": [0, 0]})
+    rates = {r["metric"]: r["rate"] for r in I.adherence({"voice": voice, "json": json_frame})}
+    assert list(rates) == list(I.ADHERENCE)
+    assert rates["voice: all rules"] == 0.5 and rates["valid JSON"] == 1.0 and rates["JSON keys"] == 0.5
+    assert rates["voice: sign-off"] == 0.0 and rates["voice: greeting"] == 1.0
+    assert I.voice_seeds(profile("smoke")) == [0]
+    assert len(I.voice_seeds(profile("workshop"))) >= 2 and len(I.voice_seeds(profile("full"))) == 3
+    assert len(set(I.voice_seeds(profile("full")))) == 3

@@ -62,6 +62,12 @@ def test_recall_frame_and_group_recall_measure_rare_and_common_intents():
     assert table.loc["zeta"].tolist() == [0.5, 1.0] and table.loc["alpha"].tolist() == [0.0, 0.5]
 
 
+def test_recall_frame_gives_each_intent_its_own_recall_and_group():
+    frame = lesson.recall_frame({"run": [0, 0, 0, 0, 0, 2]}, [0, 0, 1, 1, 2, 2], NAMES, rare=[2])
+    assert frame["intent"].tolist() == NAMES and frame["recall"].tolist() == [1.0, 0.0, 0.5]
+    assert frame["group"].tolist() == ["common intents", "common intents", "rare intents"]
+
+
 def test_recall_frame_refuses_a_split_without_the_rare_intents():
     with pytest.raises(ValueError, match=r"rare intents \['c'\]"):
         lesson.recall_frame({"run": [0, 1]}, [0, 1], NAMES, rare=[2])

@@ -15,11 +15,12 @@ from helpers.lessons.capstone import Turn
 def score(
     turns: Sequence[Turn], questions: Sequence[dict], articles: Sequence[knowledge.Article] | None = None
 ) -> pd.DataFrame:
-    """One row per message: right intent, right fact, hallucinated, voice rules met, escalated, seconds.
+    """One row per message: right intent, right fact, hallucinated, voice rules met, usable, escalated, seconds.
 
     Facts are read by ``helpers.facts``: right_fact = the reply states the gold fact; hallucinated = it states a
     figure that neither the policy answering the question, nor the article put into its prompt, nor the message
-    holds. An escalated message gets the hand-over reply: no fact, right or invented.
+    holds. usable = all three at once (right fact, nothing invented, every voice rule): a reply the bank could send
+    as it is. An escalated message gets the hand-over reply: no fact, right or invented, so it is never usable.
     """
     known = knowledge.by_id(articles or knowledge.load_articles())
     shown = [[t.article_id] if t.article_id else [] for t in turns]
@@ -27,6 +28,7 @@ def score(
     rows = []
     for t, q, texts in zip(turns, questions, sources):
         verdict = facts.judge("" if t.escalated else t.reply, q["answer"], texts, q["question"])
+        voice_ok = instruction_tuning.follows_voice(t.reply)
         rows.append(
             {
                 "id": q["id"],
@@ -37,7 +39,8 @@ def score(
                 "hallucinated": verdict.hallucinated,
                 "fact_kind": verdict.kind,
                 "verdict": verdict,
-                "voice_ok": instruction_tuning.follows_voice(t.reply),
+                "voice_ok": voice_ok,
+                "usable": verdict.right_fact and not verdict.hallucinated and voice_ok,
                 "escalated": t.escalated,
                 "seconds": t.seconds,
                 "reply": t.reply,
@@ -48,8 +51,8 @@ def score(
 
 
 def scoreboard(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per system: intent accuracy, fact accuracy, hallucination rate, voice-rule rate, escalation rate,
-    seconds per message."""
+    """One row per system: intent accuracy, fact accuracy, hallucination rate, voice-rule rate, usable-reply rate,
+    escalation rate, seconds per message."""
     rows = {
         name: {
             "right intent": f["right_intent"].dropna().astype(float).mean()
@@ -58,6 +61,7 @@ def scoreboard(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
             "right facts": f["right_fact"].mean(),
             "hallucinated": f["hallucinated"].mean(),
             "voice rules met": f["voice_ok"].mean(),
+            "usable replies": f["usable"].mean(),
             "escalated": f["escalated"].mean(),
             "seconds per message": f["seconds"].mean(),
         }
@@ -71,10 +75,16 @@ def answered_verdicts(frames: dict[str, pd.DataFrame]) -> dict[str, list[facts.V
     return {name: list(f.loc[~f["escalated"].astype(bool), "verdict"]) for name, f in frames.items()}
 
 
-def strongest_part(board: pd.DataFrame, whole: str) -> str:
-    """The single part with the most right facts on a ``scoreboard``; a tie goes to the one that hallucinates less."""
+def strongest_part(board: pd.DataFrame, whole: str, measure: str = "right facts") -> str:
+    """The single part highest on ``measure`` of a ``scoreboard``; ties go to more right facts, then to fewer
+    hallucinations."""
+    if measure not in board:
+        raise ValueError(f"No column {measure!r} on the scoreboard; it has {', '.join(board.columns)}.")
     parts = board.drop(index=whole)
-    ranked = sorted(parts.index, key=lambda n: (-parts.loc[n, "right facts"], parts.loc[n, "hallucinated"]))
+    ranked = sorted(
+        parts.index,
+        key=lambda n: (-parts.loc[n, measure], -parts.loc[n, "right facts"], parts.loc[n, "hallucinated"]),
+    )
     return ranked[0]
 
 

@@ -205,6 +205,27 @@ class VoiceSettings:
         )
 
 
+ADHERENCE = {  # the rates notebook 06 plots: name -> (task, column of a score_answers frame)
+    "valid JSON": ("json", "valid_json"),
+    "JSON keys": ("json", "required_keys"),
+    "right intent": ("json", "intent_correct"),
+    "voice: all rules": ("voice", "format_ok"),
+    "voice: greeting": ("voice", "greeting"),
+    "voice: next step": ("voice", "next_step"),
+    "voice: sign-off": ("voice", "sign_off"),
+}
+
+
+def voice_seeds(p) -> list[int]:
+    """The adapter's training seeds: one in smoke (a second doubles its training), two in workshop, three in full."""
+    return p.pick(smoke=[0], workshop=[0, 1], full=[0, 1, 2])
+
+
+def adherence(frames: dict[str, pd.DataFrame]) -> list[dict[str, float | str]]:
+    """One row per ``ADHERENCE`` metric: its rate over the held-out answers in ``frames`` (task -> score frame)."""
+    return [{"metric": name, "rate": float(frames[task][col].mean())} for name, (task, col) in ADHERENCE.items()]
+
+
 def voice_settings(profile=None) -> VoiceSettings:
     """The adapter-training sizes for the active profile (steps and tokens per example grow with it)."""
     p = profile or active_profile()
