@@ -12,6 +12,7 @@ from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 from helpers import models, runtime
 from helpers.intervals import in_words
 from helpers.lessons import forgetting as F
+from helpers.lessons import forgetting_seeds as S
 
 
 def test_probe_files_are_well_formed_and_disjoint():
@@ -44,7 +45,7 @@ def test_changes_computes_gain_and_loss():
     runs = pd.DataFrame(
         [{"seed": 0, "method": "full", "domain_accuracy": 0.6, "probe_accuracy": 0.5, "general_perplexity": 15.0}]
     )
-    row = F.changes(runs, before).iloc[0]
+    row = S.changes(runs, before).iloc[0]
     assert row["domain_gain"] == pytest.approx(0.6)
     assert row["probe_accuracy_lost"] == pytest.approx(0.5)
     assert row["perplexity_rise"] == pytest.approx(0.5)
@@ -63,7 +64,7 @@ def test_mean_over_seeds_averages_each_method_and_drops_per_question_lists():
     runs = _runs(
         [(0, "LoRA", 0.2, [1, 0]), (0, "full", 0.6, [0, 0]), (1, "LoRA", 0.4, [1, 1]), (1, "full", 0.8, [1, 0])]
     )
-    table = F.mean_over_seeds(runs)
+    table = S.mean_over_seeds(runs)
     assert list(table.index) == ["LoRA", "full"] and "probe_right" not in table and "seed" not in table
     assert table.loc["LoRA", "domain_accuracy"] == pytest.approx(0.3)
     assert table.loc["full", "probe_accuracy"] == pytest.approx(0.25)
@@ -85,18 +86,18 @@ def test_probe_replies_lines_up_each_method_with_the_question():
 def test_forgetting_gap_averages_over_seeds_paired_by_question():
     # Seed 0: LoRA keeps every question, full none; seed 1: both keep all. Mean gap 0.5 on every question.
     runs = _runs([(0, "LoRA", 0, [1] * 4), (0, "full", 0, [0] * 4), (1, "LoRA", 0, [1] * 4), (1, "full", 0, [1] * 4)])
-    gap = F.forgetting_gap(runs, "LoRA", "full")
+    gap = S.forgetting_gap(runs, "LoRA", "full")
     assert (gap.estimate, gap.low, gap.high) == (0.5, 0.5, 0.5)
-    assert F.forgetting_gap(runs, "full", "LoRA").estimate == -0.5
+    assert S.forgetting_gap(runs, "full", "LoRA").estimate == -0.5
     with pytest.raises(ValueError, match="replay"):
-        F.forgetting_gap(runs, "replay", "full")
+        S.forgetting_gap(runs, "replay", "full")
 
 
 def test_forgetting_gap_names_a_winner_only_when_the_interval_allows():
     kept, lost = [1] * 20, [0] * 20
     one_each = [1] * 10 + [0] * 10, [1] * 9 + [0] * 11  # one question apart out of 20: noise
     words = lambda lora, full: in_words(  # noqa: E731
-        F.forgetting_gap(_runs([(0, "LoRA", 0, lora), (0, "full", 0, full)]), "LoRA", "full"),
+        S.forgetting_gap(_runs([(0, "LoRA", 0, lora), (0, "full", 0, full)]), "LoRA", "full"),
         "full",
         "LoRA",
         "forgot more",
@@ -110,7 +111,7 @@ def test_recipes_share_the_budget_and_mix_replay_into_one():
     plan = {"lr_full": 2e-4, "lr_lora": 3e-3, "replay_share": 0.25}
     train = [{"text": f"query {i}", "intent": "card arrival"} for i in range(30)]
     pairs = [{"question": f"general {i}?", "answer": "yes"} for i in range(5)]
-    r = F.recipes(train, pairs, plan)
+    r = S.recipes(train, pairs, plan)
     assert list(r) == ["full fine-tuning", "LoRA", "full + replay"]
     assert r["LoRA"][:2] == ("lora", 3e-3) and r["full fine-tuning"][:2] == ("full", 2e-4)
     assert r["full fine-tuning"][2] == r["LoRA"][2] == F.domain_conversations(train)
@@ -126,20 +127,20 @@ def test_tune_and_measure_trains_each_recipe_with_the_seed(monkeypatch):
         history = SimpleNamespace(train_seconds=1.0, final_loss=0.5)
         return SimpleNamespace(model=f"{method} model", tokenizer="tok", trainable=7, history=history)
 
-    monkeypatch.setattr(F, "fine_tune_chat", fake_tune)
-    monkeypatch.setattr(F, "measure", lambda m, t, suite: {"probe_accuracy": 1.0, "model": m})
+    monkeypatch.setattr(S, "fine_tune_chat", fake_tune)
+    monkeypatch.setattr(S, "measure", lambda m, t, suite: {"probe_accuracy": 1.0, "model": m})
     plan = {"steps": 3, "batch_size": 2, "max_length": 32, "lora_rank": 4}
     recipes = {"full fine-tuning": ("full", 2e-4, []), "LoRA": ("lora", 3e-3, [])}
     keep = {}
-    rows = F.tune_and_measure(5, recipes, None, plan, keep=keep)
+    rows = S.tune_and_measure(5, recipes, None, plan, keep=keep)
     assert calls == [("full", 2e-4, 5, 3, 32, 4), ("lora", 3e-3, 5, 3, 32, 4)]
     assert [r["method"] for r in rows] == ["full fine-tuning", "LoRA"] and rows[1]["model"] == "lora model"
     assert keep["LoRA"] == ("lora model", "tok") and rows[0]["trainable_params"] == 7
 
 
 def test_seeds_for_runs_three_in_full_and_at_least_one_elsewhere():
-    assert F.seeds_for(runtime.profile("full")) == [0, 1, 2]
-    assert len(F.seeds_for(runtime.profile("smoke"))) >= 1
+    assert S.seeds_for(runtime.profile("full")) == [0, 1, 2]
+    assert len(S.seeds_for(runtime.profile("smoke"))) >= 1
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +172,7 @@ def test_measure_scores_each_part_on_a_tiny_model(tiny_lm, monkeypatch):
     }
     monkeypatch.setattr(F.generation, "generate", lambda m, t, convs, **kw: [replies[c[-1]["content"]] for c in convs])
     suite = F.Suite([{"text": "Where is my card?", "intent": "card arrival"}], probe, F.load_general_text()[:2], 32)
-    scores = F.measure(model, tok, suite)
+    scores = S.measure(model, tok, suite)
     assert scores["domain_accuracy"] == 1.0 and scores["probe_accuracy"] == 0.5 and scores["probe_right"] == [1, 0]
     assert scores["probe_replies"] == [replies[probe[0]["question"]], "I could not say."]
     tuned = {"a": (model, tok)}

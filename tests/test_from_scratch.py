@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from helpers import adapters, data, intervals, lm, runtime
-from helpers.lessons import from_scratch, from_scratch_lm, from_scratch_plots, from_scratch_scores
+from helpers.lessons import from_scratch, from_scratch_lm, from_scratch_plots, from_scratch_scores, from_scratch_seeds
 
 matplotlib.use("Agg")
 
@@ -87,7 +87,7 @@ def test_learning_rates_are_chosen_on_validation_and_the_winners_are_reused(monk
 
 
 def test_extra_seeds_follow_the_profile():
-    extra = {name: from_scratch.extra_seeds(runtime.profile(name)) for name in ("smoke", "workshop", "full")}
+    extra = {name: from_scratch_seeds.extra_seeds(runtime.profile(name)) for name in ("smoke", "workshop", "full")}
     assert extra["smoke"] == [] and len(extra["workshop"]) >= 1 and len(extra["full"]) == 2  # 1, >= 2, 3 in all
     assert all(0 not in seeds and len(set(seeds)) == len(seeds) for seeds in extra.values())  # 0 is the sweep's
 
@@ -98,8 +98,10 @@ def test_rerun_seeds_trains_both_starts_per_seed_at_the_chosen_rates(monkeypatch
     pool, validation = from_scratch.train_validation(p, s)
     chosen = {"pre-trained": from_scratch.Choice(1e-4, {}, None), "random init": from_scratch.Choice(1e-3, {}, None)}
     calls = []
-    monkeypatch.setattr(from_scratch, "train_classifier", _fake_trainer(calls, {(True, 1e-4): 0.9, (False, 1e-3): 0.4}))
-    records, trained = from_scratch.rerun_seeds(p, s, pool, validation, chosen, [1, 2], 16)
+    monkeypatch.setattr(
+        from_scratch_seeds, "train_classifier", _fake_trainer(calls, {(True, 1e-4): 0.9, (False, 1e-3): 0.4})
+    )
+    records, trained = from_scratch_seeds.rerun_seeds(p, s, pool, validation, chosen, [1, 2], 16)
     steps = from_scratch.budget_steps(16 * p.n_intents, p, s.min_steps)
     assert calls == [
         (pre, lr, 16 * p.n_intents, steps, seed) for seed in (1, 2) for pre, lr in ((True, 1e-4), (False, 1e-3))
@@ -109,9 +111,9 @@ def test_rerun_seeds_trains_both_starts_per_seed_at_the_chosen_rates(monkeypatch
     ]
     assert list(trained) == [1, 2] and set(trained[2]) == {("pre-trained", 16), ("random init", 16)}
     calls.clear()
-    records, _ = from_scratch.rerun_seeds(p, s, pool, validation, chosen, [1], "all")
+    records, _ = from_scratch_seeds.rerun_seeds(p, s, pool, validation, chosen, [1], "all")
     assert {n for _, _, n, _, _ in calls} == {len(pool)} and records[0]["size"] == "all"  # "all": every example
-    assert from_scratch.rerun_seeds(p, s, pool, validation, chosen, [], 16) == ([], {})  # smoke: no extra seeds
+    assert from_scratch_seeds.rerun_seeds(p, s, pool, validation, chosen, [], 16) == ([], {})  # smoke: no extra seeds
 
 
 def test_the_seed_draws_the_starting_weights(monkeypatch):

@@ -12,6 +12,7 @@ from transformers import AutoTokenizer, LlamaForCausalLM
 
 from helpers.chat import fine_tune_chat
 from helpers.lessons import instruction_tuning as I
+from helpers.lessons import sft_data
 from helpers.lm import IGNORE_INDEX
 from helpers.models import _cached_smollm
 from helpers.runtime import CORE_INTENTS, profile
@@ -81,12 +82,12 @@ def test_conversations_and_masking(tokenizer):
     convs = I.build_conversations([row], with_answer=True)
     assert [c[0]["content"] for c in convs] == [I.VOICE_SYSTEM, I.JSON_SYSTEM]
     assert I.build_conversations([row], ["json"], with_answer=False)[0][-1]["role"] == "user"
-    masked = I.sft_dataset([row], tokenizer, ["voice"], max_length=256)[0]
-    full = I.sft_dataset([row], tokenizer, ["voice"], max_length=256, assistant_only=False)[0]
+    masked = sft_data.sft_dataset([row], tokenizer, ["voice"], max_length=256)[0]
+    full = sft_data.sft_dataset([row], tokenizer, ["voice"], max_length=256, assistant_only=False)[0]
     assert full["labels"] == full["input_ids"]
     in_loss = [t for t, lab in zip(masked["input_ids"], masked["labels"]) if lab != IGNORE_INDEX]
     assert tokenizer.decode(in_loss).startswith(row["reply"])  # exactly the reply (plus end-of-turn) is learned
-    table = I.masked_labels(masked, tokenizer)
+    table = sft_data.masked_labels(masked, tokenizer)
     assert table["in_loss"].sum() == len(in_loss)
 
 

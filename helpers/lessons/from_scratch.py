@@ -214,41 +214,6 @@ def run_sweep(
     return runs, trained
 
 
-def extra_seeds(p: Profile) -> list[int]:
-    """Seeds beyond the sweep's 0 for the main claim at the largest size: none in smoke (one more costs about 20 s
-    there), one in workshop (about two minutes of its ten), two in full (three in all)."""
-    return p.pick(smoke=[], workshop=[1], full=[1, 2])
-
-
-def rerun_seeds(
-    p: Profile,
-    s: SweepSettings,
-    train_pool: Dataset,
-    validation: Dataset,
-    chosen: dict[str, Choice],
-    seeds: Sequence[int],
-    size: int | str,
-) -> tuple[list[dict], dict[int, dict[tuple[str, int | str], FineTuned]]]:
-    """Both starts again at ``size`` (examples per intent, or "all") with each of ``seeds``: other starting weights
-    and batch order; the same data, steps and learning rates (``chosen`` on validation for seed 0, reused).
-
-    Returns (one validation record per seed and start, with 'seed'; the trained runs by seed, then (start, size),
-    for the final test score).
-    """
-    train_set = per_class_slice(train_pool, None if size == "all" else size)
-    steps = budget_steps(len(train_set), p, s.min_steps)
-    records, trained = [], {}
-    for seed in seeds:
-        trained[seed] = {}
-        for start, pretrained in STARTS.items():
-            lr = chosen[start].learning_rate
-            print(f"{start}, seed {seed}: {size} per intent, {steps} steps, learning rate {lr:g}")
-            record, run = train_classifier(train_set, validation, p, pretrained, lr, steps, seed=seed, evals=s.evals)
-            records.append({"seed": seed, **record, "size": size})
-            trained[seed][start, size] = run
-    return records, trained
-
-
 def sweep_frame(runs: Sequence[dict]) -> pd.DataFrame:
     """One row per run, without the per-step losses."""
     return pd.DataFrame([{k: v for k, v in r.items() if k not in ("losses", "val_losses")} for r in runs])

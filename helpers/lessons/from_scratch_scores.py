@@ -34,7 +34,7 @@ def score_seeds(
     final: Sequence[dict], seed_trained: Mapping[int, dict[tuple[str, int | str], FineTuned]], test_set: Dataset, size
 ) -> pd.DataFrame:
     """The seed study's test scores at ``size``, a row per seed and start: seed 0's from ``final`` (the sweep's, scored
-    already) and each extra seed's runs (``from_scratch.rerun_seeds``) scored now, once."""
+    already) and each extra seed's runs (``from_scratch_seeds.rerun_seeds``) scored now, once."""
     first = [r for r in final if r["size"] == size]
     if not first:
         raise ValueError(f"No final scores at size {size!r}; sizes scored: {sorted({str(r['size']) for r in final})}.")

@@ -16,7 +16,6 @@ import pandas as pd
 
 from helpers.data import read_jsonl
 from helpers.generation import generate
-from helpers.lm import IGNORE_INDEX, chat_examples
 from helpers.models import load_embedder
 from helpers.paths import DATA_DIR
 from helpers.prompting import token_f1, word_tokens
@@ -230,27 +229,3 @@ def voice_settings(profile=None) -> VoiceSettings:
     """The adapter-training sizes for the active profile (steps and tokens per example grow with it)."""
     p = profile or active_profile()
     return VoiceSettings(steps=p.pick(smoke=24, workshop=60, full=300), max_length=p.lm_max_length + 32, batch_size=8)
-
-
-def sft_dataset(
-    rows: Sequence[dict[str, Any]],
-    tokenizer,
-    tasks: Sequence[str] = TASKS,
-    max_length: int = 128,
-    assistant_only: bool = True,
-):
-    """Tokenised SFT examples (chat template; prompt tokens masked to -100 when ``assistant_only``)."""
-    return chat_examples(build_conversations(rows, tasks), tokenizer, max_length, assistant_only=assistant_only)
-
-
-def masked_labels(example: dict[str, list[int]], tokenizer) -> pd.DataFrame:
-    """Token by token: the text piece, its id and its label (-100 = not in the loss)."""
-    pieces = [tokenizer.decode([i]) for i in example["input_ids"]]
-    return pd.DataFrame(
-        {
-            "token": [repr(p)[1:-1] for p in pieces],
-            "input_id": example["input_ids"],
-            "label": example["labels"],
-            "in_loss": [lab != IGNORE_INDEX for lab in example["labels"]],
-        }
-    )
