@@ -9,7 +9,6 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 
 from helpers import facts, knowledge, prompting
 from helpers.generation import Messages, generate, user_message
@@ -109,20 +108,6 @@ def validation_questions(train: Sequence[QA], n: int | None, seed: int = 0) -> l
 def seeds(p: Profile) -> list[int]:
     """Fine-tune seeds: one in smoke (a second would double its longest cell), two in workshop, three in full."""
     return p.pick(smoke=[0], workshop=[0, 1], full=[0, 1, 2])
-
-
-def seed_bars(table: pd.DataFrame, title: str = ""):
-    """Bars of each approach's mean over seeds with min-max error bars (a greedy approach: one value, no bar)."""
-    ax = plt.subplots(figsize=(8, 4))[1]
-    x = np.arange(len(table))
-    low, high = table["mean"] - table["min"], table["max"] - table["mean"]
-    ax.bar(x, table["mean"], yerr=[low, high], capsize=5, color=sns.color_palette(n_colors=len(table)))
-    for xi, (_, row) in zip(x, table.iterrows()):
-        ax.annotate(f"{row['mean']:.0%}", (xi, row["max"]), textcoords="offset points", xytext=(0, 4), ha="center")
-    ax.set_xticks(x, [f"{name}\n({int(n)} seed{'s' if n > 1 else ''})" for name, n in table["seeds"].items()])
-    ax.yaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0))
-    ax.set(ylim=(0, 1.1), title=title)
-    return ax
 
 
 def fine_tune_rows(scores: dict[str, dict], stale_replies: Sequence[str], old: str, new: str) -> list[dict]:
