@@ -93,7 +93,7 @@ def main() -> None:
         flops = s["examples_per_s"]["median"] * tokens_per_example * per_token
         s["model_tflops"], s["mfu"] = flops / 1e12, (flops / peak if peak else None)
     save(
-        "loop_vs_trainer",
+        "loop_vs_trainer-gpu" if torch.cuda.is_available() else "loop_vs_trainer",  # a GPU's run beside the CPU's
         {
             "steps": args.steps,
             "batch_size": args.batch,

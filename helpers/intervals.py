@@ -6,11 +6,15 @@ interval of the difference, on the same examples, to exclude zero: ``paired_diff
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.stats import bootstrap
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,14 @@ class Interval:
     low: float
     high: float
     level: float = 0.95
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any] | pd.Series, level: float = 0.95) -> Interval:
+        """The interval of a ``scored`` row (a dict or pandas Series with 'accuracy', 'low' and 'high')."""
+        missing = [k for k in ("accuracy", "low", "high") if k not in row]
+        if missing:
+            raise ValueError(f"A scored row needs 'accuracy', 'low' and 'high'; this one lacks {missing}.")
+        return cls(float(row["accuracy"]), float(row["low"]), float(row["high"]), level)
 
     def __str__(self) -> str:
         return f"{self.estimate:.1%} ({self.level:.0%} CI {self.low:.1%} to {self.high:.1%})"

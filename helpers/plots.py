@@ -96,6 +96,56 @@ def plot_bars(
     return ax
 
 
+def plot_interval_bars(
+    frame: pd.DataFrame,
+    x: str,
+    y: str,
+    low: str,
+    high: str,
+    hue: str | None = None,
+    ax=None,
+    title: str = "",
+    percent: bool = False,
+):
+    """Bars of ``y`` per ``x`` (and ``hue``) from a tidy table, each with the precomputed interval [``low``,
+    ``high``] of its row as an asymmetric error bar (seaborn's own ``errorbar`` cannot draw a BCa bootstrap), values
+    printed on the bars."""
+    missing = [c for c in (x, y, low, high, hue) if c is not None and c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"Column(s) {missing} not in the table; its columns are: {', '.join(map(str, frame.columns))}."
+        )
+    keys = [x] if hue is None else [x, hue]
+    if frame.duplicated(keys).any():
+        raise ValueError(f"One row per bar: some rows share the same {' and '.join(keys)}, so their intervals clash.")
+    order = list(dict.fromkeys(frame[x]))  # categories in order of appearance, numbers too
+    hue_order = None if hue is None else list(dict.fromkeys(frame[hue]))
+    ax = _axes(ax)
+    before = len(ax.containers)
+    sns.barplot(data=frame, x=x, y=y, hue=hue, order=order, hue_order=hue_order, errorbar=None, ax=ax)
+    rows = frame.set_index(keys)
+    centres, values, lows, highs = [], [], [], []
+    for i, container in enumerate(ax.containers[before:]):  # one per hue level, in hue_order
+        for bar in container:
+            centre = bar.get_x() + bar.get_width() / 2
+            key = order[round(centre)] if hue is None else (order[round(centre)], hue_order[i])
+            centres.append(centre)
+            values.append(bar.get_height())
+            lows.append(rows.loc[key, low])
+            highs.append(rows.loc[key, high])
+        labels = ax.bar_label(container, fmt="{:.0%}" if percent else "{:.3g}", fontsize=8, label_type="center")
+        for label in labels:  # readable where the error bar crosses it
+            label.set_bbox({"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1})
+    values, lows, highs = np.asarray(values), np.asarray(lows, float), np.asarray(highs, float)
+    # clipped at the bar: a bootstrap interval can (rarely) sit wholly on one side of its estimate
+    err = [np.clip(values - lows, 0, None), np.clip(highs - values, 0, None)]
+    ax.errorbar(centres, values, yerr=err, fmt="none", ecolor="black", capsize=3, lw=1)
+    ax.set(title=title)
+    if percent:
+        ax.yaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0))
+    return ax
+
+
 def plot_step_memory(frame: pd.DataFrame, x: str = "variant", ax=None, title: str = "Memory of one training step"):
     """Stacked bars of a training step's memory account (``helpers.memory.StepMemory`` rows) and its measured peak."""
     ax = _axes(ax, figsize=(7, 4))

@@ -141,6 +141,7 @@ def test_tune_and_measure_trains_each_recipe_with_the_seed(monkeypatch):
 def test_seeds_for_runs_three_in_full_and_at_least_one_elsewhere():
     assert S.seeds_for(runtime.profile("full")) == [0, 1, 2]
     assert len(S.seeds_for(runtime.profile("smoke"))) >= 1
+    assert S.seeds_for(runtime.profile("workshop")) == [0]  # three SmolLM2 copies per seed: one fits the workshop
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import matplotlib
 import numpy as np
 import pytest
 import torch
+from matplotlib.container import ErrorbarContainer
 
 from helpers import adapters, data, intervals, lm, runtime
 from helpers.lessons import from_scratch, from_scratch_lm, from_scratch_plots, from_scratch_scores, from_scratch_seeds
@@ -200,6 +201,12 @@ def test_validation_is_stratified_from_training_and_slices_take_per_class():
         )
 
 
+def error_bar_ends(ax) -> list[tuple[float, float]]:
+    """(low, high) of every error bar on ``ax``, in drawing order (by start, then by group)."""
+    bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    return [tuple(segment[:, 1].round(6)) for c in bars for segment in c.lines[2][0].get_segments()]
+
+
 FINAL = [
     {
         "start": "pre-trained",
@@ -228,7 +235,7 @@ def test_final_gap_is_paired_and_the_chart_has_error_bars():
     with pytest.raises(ValueError, match="No pre-trained and random-init pair"):
         from_scratch_scores.final_gap(FINAL, 16)
     ax = from_scratch_plots.plot_test(FINAL)
-    assert len(ax.containers) == 2  # one errorbar container per starting point
+    assert error_bar_ends(ax) == [(0.7, 0.9), (0.1, 0.4)]  # each start's bootstrap interval
 
 
 def test_tiny_llama_shares_the_tokenizer_and_learns(chat_tok):
@@ -320,7 +327,28 @@ def test_score_seeds_keeps_seed_0_and_scores_the_extra_seeds(monkeypatch):
     with pytest.raises(ValueError, match="No final scores at size 16"):
         from_scratch_scores.score_seeds(FINAL, seed_trained, None, 16)
     ax = from_scratch_plots.plot_test(FINAL, seed_scores=frame)
-    assert len(ax.containers) == 4  # seed 0's bootstrap bars, and each start's mean over seeds with its range
-    low, high = ax.containers[3].lines[2][0].get_segments()[0][:, 1]
-    assert (low, high) == pytest.approx((0.2, 0.6))  # random init: lowest to highest seed (0.2, 0.5, 0.6)
-    assert len(from_scratch_plots.plot_test(FINAL, seed_scores=frame[frame.seed == 0]).containers) == 2
+    # seed 0's bootstrap intervals, then each start's mean over seeds with its lowest and highest seed
+    assert error_bar_ends(ax) == [(0.7, 0.9), (0.7, 0.9), (0.1, 0.4), (0.2, 0.6)]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["5", "5\nmean of 3 seeds"]
+    assert len(error_bar_ends(from_scratch_plots.plot_test(FINAL, seed_scores=frame[frame.seed == 0]))) == 2
+
+
+def test_random_init_warms_up_longer_than_the_pre_trained_start(monkeypatch):
+    p = runtime.profile("smoke")
+    s = from_scratch.sweep_settings(p)
+    pool, validation = from_scratch.train_validation(p, s)
+    warmups = {}
+
+    class Stop(Exception):
+        pass
+
+    def capture(train_set, config, model, **kwargs):
+        warmups[config.warmup_ratio] = True
+        raise Stop
+
+    monkeypatch.setattr(from_scratch, "fine_tune_classifier", capture)
+    for pretrained in (True, False):
+        with pytest.raises(Stop):
+            from_scratch.train_classifier(pool, validation, p, pretrained, 1e-3, steps=1)
+    assert list(warmups) == [from_scratch.WARMUP["pre-trained"], from_scratch.WARMUP["random init"]]
+    assert from_scratch.WARMUP["random init"] > from_scratch.WARMUP["pre-trained"]

@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from helpers import intervals
@@ -65,3 +66,13 @@ def test_scored_row_has_accuracy_interval_and_right():
     assert row["low"] <= 0.75 <= row["high"] and row["low"] < row["high"]
     with pytest.raises(ValueError, match="score each example once"):
         intervals.scored([1, 2], [1, 2, 3])
+
+
+def test_interval_of_a_scored_row_dict_or_series():
+    row = intervals.scored([1, 2, 3, 3], [1, 2, 0, 3])
+    assert intervals.Interval.of(row) == intervals.Interval(0.75, row["low"], row["high"])
+    series = pd.DataFrame([row]).iloc[0]  # a row of a table of scores
+    assert intervals.Interval.of(series) == intervals.Interval.of(row)
+    assert str(intervals.Interval.of({"accuracy": 0.9, "low": 0.85, "high": 0.95})) == "90.0% (95% CI 85.0% to 95.0%)"
+    with pytest.raises(ValueError, match=r"lacks \['low', 'high'\]"):
+        intervals.Interval.of({"accuracy": 0.9})

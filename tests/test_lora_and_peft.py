@@ -17,6 +17,7 @@ from transformers import BertForSequenceClassification
 from helpers.adapters import add_lora, peft_wrapping
 from helpers.lessons import lora_and_peft as pt
 from helpers.lessons import peft_merge
+from helpers.runtime import profile
 from tests import tiny
 from tests.tiny import tiny_classifier
 
@@ -157,6 +158,11 @@ def test_train_validation_keeps_the_training_split_and_holds_back_a_stratified_f
     counts = Counter(val["label"])
     assert len(counts) == len(p.intents) and set(counts.values()) == {p.train_per_class // 4}
     assert not set(train["text"]) & set(val["text"])
+
+
+def test_extra_seeds_keep_one_more_in_smoke():
+    extra = [pt.extra_seeds(profile(name)) for name in ("smoke", "workshop", "full")]
+    assert extra == [[1], [1], [1, 2]]  # seed 0 is the sweep's; smoke keeps a second seed, unlike the usual policy
 
 
 def test_seed_runs_train_lora_and_full_again_under_their_own_folders(monkeypatch, tmp_path):

@@ -15,6 +15,12 @@ through every name computed from it, and flags:
 
 What trains and what touches the test split inside ``helpers/`` is read from the package's source, following calls
 by name, so a helper that hides a test-set evaluation inside its training loop is caught too.
+
+Names are followed statement by statement, so a name derived from the test split and scored in the same cell counts,
+and so does a loop over test data (``for query in test_queries``, or a comprehension over them). What does not hold
+test data is left alone: a split's metadata (``test.features``: the label names), the part of a tuple that ``_``
+discards, a comprehension's own variable outside it, and a function's parameters and locals, which hide notebook
+names of the same spelling.
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ from helpers.paths import NOTEBOOKS_DIR
 HELPERS_DIR = Path(__file__).resolve().parents[1] / "helpers"
 TEST_FIELDS = {"test", "domain_test"}  # dataclass fields that hold a test split (SliceData.test, Suite.domain_test)
 SCORING = re.compile(r"predict|evaluat|score|accura|perplex|measure|classify|generat|logits|complete|calibrat", re.I)
+METADATA = {"features", "column_names", "num_rows"}  # what a split is, not what it holds
+SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 CHOICES = {"idxmax", "idxmin", "nlargest", "nsmallest"}  # pandas choices; max/min/sorted count with key=
 
 
@@ -132,7 +140,21 @@ def code_cells(nb: nbformat.NotebookNode) -> list[Cell]:
 
 
 def _names(node: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    """Names read in ``node``, except where only a split's metadata is read (``test.features``: label names)."""
+    metadata = {id(n.value) for n in ast.walk(node) if isinstance(n, ast.Attribute) and n.attr in METADATA}
+    names = (n for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load))
+    return {n.id for n in names if id(n) not in metadata}
+
+
+def _module_level(statement: ast.stmt):
+    """The nodes of ``statement`` that run in the notebook's own scope: not function, lambda or comprehension bodies,
+    whose names are their own."""
+    todo = [statement]
+    while todo:
+        node = todo.pop()
+        yield node
+        if not isinstance(node, SCOPES) or node is statement:
+            todo.extend(ast.iter_child_nodes(node))
 
 
 def _targets(target: ast.AST) -> list[str]:
@@ -149,56 +171,88 @@ def leaks(nb: nbformat.NotebookNode, facts: Facts | None = None) -> list[str]:
     score_cells: list[tuple[int, int]] = []  # lesson cells that score the test split
     choice_cells: list[tuple[int, int, str]] = []  # lesson cells that choose on numbers from the test split
 
-    def holds_test(node: ast.AST) -> bool:
-        return bool(_names(node) & tainted) or any(
+    def holds_test(node: ast.AST, extra: frozenset[str] = frozenset(), hidden: frozenset[str] = frozenset()) -> bool:
+        return bool(_names(node) & ((tainted - hidden) | extra)) or any(
             _loads_test(n) or (isinstance(n, ast.Call) and _callee(n) in facts.tests) for n in ast.walk(node)
         )
 
+    def taint(statement: ast.stmt) -> None:  # names computed from test data hold test data, to a fixed point
+        size = -1
+        while size != len(tainted):
+            size = len(tainted)
+            for node in _module_level(statement):
+                if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign) and node.value is not None:
+                    if isinstance(node.value, ast.Lambda) or not holds_test(node.value):
+                        continue
+                    for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                        names = _targets(target)
+                        if isinstance(target, ast.Tuple):  # (train, val, test) = splits(...): only the test part,
+                            names = [n for n in names if "test" in n] or [n for n in names if n == "_"] or names
+                        tainted.update(names)  # which a `_` discards where no name says "test"
+                elif isinstance(node, ast.For) and holds_test(node.iter):
+                    tainted.update(_targets(node.target))  # for query in test_queries: each query is test data
+
+    def scoped(statement: ast.stmt) -> dict[int, tuple[frozenset[str], frozenset[str]]]:
+        """Per call inside a function or comprehension: (its names that hold test data there, the notebook names its
+        own parameters and locals hide). ``for q in test_queries`` in a comprehension adds ``q``; ``def pick(frame)``
+        hides the notebook's ``frame``."""
+        scopes: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
+        for node in ast.walk(statement):
+            extra, hidden = set(), set()
+            if isinstance(node, ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp):
+                for generator in node.generators:
+                    if holds_test(generator.iter, frozenset(extra)):
+                        extra.update(_targets(generator.target))
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+                hidden.update(a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg))
+                hidden.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
+            if extra or hidden:
+                for call in ast.walk(node):
+                    if isinstance(call, ast.Call):
+                        more, less = scopes.get(id(call), (frozenset(), frozenset()))
+                        scopes[id(call)] = (more | extra, less | hidden)
+        return scopes
+
     for cell in code_cells(nb):
         where = f"cell {cell.index}"
-        for node in ast.walk(cell.tree):  # functions defined in the notebook join the facts
-            if isinstance(node, ast.FunctionDef):
-                facts.add(node, node.name, frozenset(tainted))
-            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Lambda):
-                for name in _targets(node.targets[0]):
-                    facts.add(node.value, name, frozenset(tainted))
-        facts.close()
         trains = scores = False
-        for node in ast.walk(cell.tree):
-            if not isinstance(node, ast.Call):
-                continue
-            name = _callee(node)
-            args = [*node.args, *(k.value for k in node.keywords)]
-            test_args = [a for a in args if holds_test(a)]
-            if _is_train_call(node) or name in facts.trains:
-                trains = True
-                if test_args:
-                    found.append(
-                        f"{where}: {name}() trains on or monitors with test data ({ast.unparse(test_args[0])})"
-                    )
-                elif name in facts.tests:
-                    found.append(f"{where}: {name}() trains and touches the test split in one call")
-            elif test_args and name and SCORING.search(name):
-                scores = True
-            elif name in facts.tests and name and SCORING.search(name):
-                scores = True
-            keyed = name in ("max", "min", "sorted") and any(k.arg == "key" for k in node.keywords)
-            receiver = [node.func.value] if isinstance(node.func, ast.Attribute) else []
-            if (name in CHOICES or keyed) and any(holds_test(a) for a in args + receiver):
-                choice = f"{ast.unparse(node)[:60]} chooses on numbers from the test split"
-                if cell.exercise:
-                    found.append(f"{where}: {choice}")
-                else:  # a leak when training follows (it may steer it); after the last, it describes the final score
-                    choice_cells.append((cell.experiment, cell.index, choice))
-        for node in ast.walk(cell.tree):  # names computed from test data hold test data
-            if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign) and node.value is not None:
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                for target in targets:
-                    names = _targets(target)
-                    if isinstance(target, ast.Tuple):  # (train, val, test) = splits(...): only the test part
-                        names = [n for n in names if "test" in n] or names
-                    if holds_test(node.value) and not (isinstance(node.value, ast.Lambda)):
-                        tainted.update(names)
+        for statement in cell.tree.body:  # in order, so a name derived in this cell is followed in it too
+            taint(statement)
+            for node in ast.walk(statement):  # functions defined in the notebook join the facts
+                if isinstance(node, ast.FunctionDef):
+                    facts.add(node, node.name, frozenset(tainted))
+                elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Lambda):
+                    for name in _targets(node.targets[0]):
+                        facts.add(node.value, name, frozenset(tainted))
+            facts.close()
+            scopes = scoped(statement)
+            for node in ast.walk(statement):
+                if not isinstance(node, ast.Call):
+                    continue
+                name = _callee(node)
+                args = [*node.args, *(k.value for k in node.keywords)]
+                scope = scopes.get(id(node), (frozenset(), frozenset()))
+                test_args = [a for a in args if holds_test(a, *scope)]
+                if _is_train_call(node) or name in facts.trains:
+                    trains = True
+                    if test_args:
+                        found.append(
+                            f"{where}: {name}() trains on or monitors with test data ({ast.unparse(test_args[0])})"
+                        )
+                    elif name in facts.tests:
+                        found.append(f"{where}: {name}() trains and touches the test split in one call")
+                elif test_args and name and SCORING.search(name):
+                    scores = True
+                elif name in facts.tests and name and SCORING.search(name):
+                    scores = True
+                keyed = name in ("max", "min", "sorted") and any(k.arg == "key" for k in node.keywords)
+                receiver = [node.func.value] if isinstance(node.func, ast.Attribute) else []
+                if (name in CHOICES or keyed) and any(holds_test(a, *scope) for a in args + receiver):
+                    choice = f"{ast.unparse(node)[:60]} chooses on numbers from the test split"
+                    if cell.exercise:
+                        found.append(f"{where}: {choice}")
+                    else:  # a leak when training follows (it may steer it); after the last, it describes the final
+                        choice_cells.append((cell.experiment, cell.index, choice))
         if cell.exercise:
             if scores:
                 found.append(f"{where}: an exercise scores the test split (compare on validation)")
@@ -246,6 +300,24 @@ def test_a_clean_lesson_passes():
     assert leaks(nb) == []
 
 
+def test_what_does_not_hold_test_data_is_not_flagged():
+    nb = _notebook(
+        LOAD,
+        "intents = test_set.features['label'].names  # label names: what the split is, not what it holds",
+        "fit_train, fit_val, _ = held_out_splits(intents)  # the `_` discards the test part",
+        "frame = evaluate_all(test_set)",
+        "def pick(frame):\n    return frame.loc[frame['val_accuracy'].idxmax()]  # its own frame, not the test one",
+        "best = pick(val_table)",
+        "p = TrainConfig(1e-4)\nok = all(check(p) for p in test_pairs)  # this p lives in the comprehension only\n"
+        "run = fine_tune_classifier(fit_train, p, eval_data=fit_val, labels=intents)",
+        "final = evaluate(run, test_set)",
+    )
+    facts = helper_facts()
+    facts.add(ast.parse("def held_out_splits(i):\n  return load_banking77('test')").body[0], "held_out_splits")
+    facts.close()
+    assert leaks(nb, facts) == ["cell 3: scores the test split before training ends (cell 6)"]
+
+
 @pytest.mark.parametrize(
     "cells, found",
     [
@@ -271,6 +343,24 @@ def test_a_clean_lesson_passes():
         (  # scored on test, then trained again: the score may steer what comes next
             [
                 "first = evaluate(fine_tune_classifier(train_set, config), test_set)",
+                "second = fine_tune_classifier(train_set, config)",
+            ],
+            "scores the test split before training ends",
+        ),
+        (  # derived and scored in one cell, then trained again
+            [
+                "held = test_set.select(range(8))\nfirst = evaluate(run, held)",
+                "second = fine_tune_classifier(train_set, config)",
+            ],
+            "scores the test split before training ends",
+        ),
+        (  # derived and monitored with in one cell
+            ["held = data.tokenize(test_set, tok, 32)\nrun = fine_tune_classifier(train_set, config, eval_data=held)"],
+            "monitors with test data",
+        ),
+        (  # each test query generated from in a loop, then trained again
+            [
+                "replies = [generate(model, query) for query in test_set['text']]",
                 "second = fine_tune_classifier(train_set, config)",
             ],
             "scores the test split before training ends",

@@ -11,6 +11,7 @@ import pandas as pd
 import seaborn as sns
 
 from helpers.lessons.from_scratch import ANCHORS, sweep_frame
+from helpers.plots import plot_interval_bars
 
 
 def _axes(ax, figsize: tuple[float, float] = (7, 4)):
@@ -19,31 +20,42 @@ def _axes(ax, figsize: tuple[float, float] = (7, 4)):
 
 
 def _per_intent_axes(ax, ylabel: str, title: str, legend_at: str = "lower right"):
-    """The accuracy-vs-data set-up both size charts share: log-scale examples per intent, accuracy 0 to 1."""
+    """The accuracy-vs-data set-up of the size sweep: log-scale examples per intent, accuracy 0 to 1."""
     ax.set(xscale="log", xlabel="training examples per intent (log scale)", ylabel=ylabel, ylim=(0, 1), title=title)
     ax.legend(fontsize=8, loc=legend_at)
     return ax
 
 
 def plot_test(final: Sequence[dict], ax=None, seed_scores: pd.DataFrame | None = None):
-    """Test accuracy per size with 95% bootstrap intervals as error bars, one line per starting point; with
-    ``seed_scores`` (``from_scratch_scores.score_seeds``) of two or more seeds, each start's mean over the seeds
-    beside it, its error bar spanning the lowest to the highest seed."""
-    ax = _axes(ax)
-    frame = pd.DataFrame(final)
-    colors = {}
-    for start, part in frame.groupby("start", sort=False):
-        part = part.sort_values("per_class")
-        err = [part["test_accuracy"] - part["low"], part["high"] - part["test_accuracy"]]
-        bars = ax.errorbar(part["per_class"], part["test_accuracy"], yerr=err, marker="o", capsize=4, label=start)
-        colors[start] = bars.lines[0].get_color()
+    """Test accuracy per size and starting point as bars with their 95% bootstrap intervals; with ``seed_scores``
+    (``from_scratch_scores.score_seeds``) of two or more seeds, each start's mean over the seeds as one more group,
+    its error bar spanning the lowest to the highest seed."""
+    frame = pd.DataFrame(final).sort_values("per_class", kind="stable")
+    frame = frame.assign(examples=[f"{n:g}" for n in frame["per_class"]])
     if seed_scores is not None and seed_scores["seed"].nunique() > 1:
-        for start, part in seed_scores.groupby("start", sort=False):
-            acc, x = part["test_accuracy"], part["per_class"].iloc[0] * 1.12  # beside seed 0's point (log x)
-            err = [[acc.mean() - acc.min()], [acc.max() - acc.mean()]]
-            label = f"{start}: mean of {part['seed'].nunique()} seeds (lowest to highest)"
-            ax.errorbar([x], [acc.mean()], yerr=err, marker="D", capsize=6, lw=3, color=colors.get(start), label=label)
-    return _per_intent_axes(ax, "test accuracy (95% interval)", "The final score: test set, scored once", "best")
+        spread = seed_scores.groupby("start", sort=False).agg(
+            per_class=("per_class", "first"),
+            test_accuracy=("test_accuracy", "mean"),
+            low=("test_accuracy", "min"),
+            high=("test_accuracy", "max"),
+            seeds=("seed", "nunique"),
+        )
+        spread["examples"] = [f"{n:g}\nmean of {k} seeds" for n, k in zip(spread["per_class"], spread["seeds"])]
+        frame = pd.concat([frame, spread.reset_index()], ignore_index=True)
+    ax = plot_interval_bars(
+        frame,
+        "examples",
+        "test_accuracy",
+        "low",
+        "high",
+        hue="start",
+        ax=_axes(ax),
+        title="The final score: test set, scored once",
+    )
+    ax.set(xlabel="training examples per intent", ylabel="test accuracy (95% interval)")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8, loc="best")
+    return ax
 
 
 def plot_sweep(runs: Sequence[dict], ax=None, anchors: dict | None = None):

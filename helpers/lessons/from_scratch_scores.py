@@ -47,7 +47,7 @@ def score_seeds(
 
 def per_seed(scores: pd.DataFrame) -> pd.DataFrame:
     """Test accuracy per seed (rows) and start (columns), with the gap pre-trained minus random init."""
-    wide = scores.pivot_table(index="seed", columns="start", values="test_accuracy")[["pre-trained", "random init"]]
+    wide = seeds.by_seed(scores, "test_accuracy", "start", ["pre-trained", "random init"])
     wide["gap"] = wide["pre-trained"] - wide["random init"]
     return wide
 

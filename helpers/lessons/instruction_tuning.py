@@ -20,6 +20,7 @@ from helpers.models import load_embedder
 from helpers.paths import DATA_DIR
 from helpers.prompting import token_f1, word_tokens
 from helpers.runtime import profile as active_profile
+from helpers.seeds import for_profile
 from helpers.training import TrainConfig
 
 BRAND_VOICE_DIR = DATA_DIR / "brand_voice"
@@ -216,8 +217,9 @@ ADHERENCE = {  # the rates notebook 06 plots: name -> (task, column of a score_a
 
 
 def voice_seeds(p) -> list[int]:
-    """The adapter's training seeds: one in smoke (a second doubles its training), two in workshop, three in full."""
-    return p.pick(smoke=[0], workshop=[0, 1], full=[0, 1, 2])
+    """The adapter's training seeds by the usual policy (``for_profile``): one in smoke (a second doubles its
+    training), two in workshop, three in full."""
+    return for_profile(p)
 
 
 def adherence(frames: dict[str, pd.DataFrame]) -> list[dict[str, float | str]]:

@@ -28,6 +28,7 @@ from helpers.chat import fine_tune_chat
 from helpers.classifier import fine_tune_classifier, prepare_classifier
 from helpers.evaluation import predict_logits
 from helpers.runtime import Profile, seed_everything
+from helpers.seeds import for_profile
 from helpers.training import TrainConfig
 
 # Each method's own learning rate, tuned on banking77 (few steps, small data): a fresh
@@ -42,9 +43,10 @@ def sweep_ranks(p: Profile) -> list[int]:
 
 
 def extra_seeds(p: Profile) -> list[int]:
-    """Seeds beyond the sweep's 0 for LoRA r=8 and full fine-tuning: one more in smoke and workshop (each extra seed
-    costs the workshop profile about two minutes of its ten), two more in full (three in all)."""
-    return p.pick(smoke=[1], workshop=[1], full=[1, 2])
+    """Seeds beyond the sweep's 0 for LoRA r=8 and full fine-tuning: one more in smoke (against the usual none: its
+    small runs leave room for one) and in workshop (each extra seed costs the workshop profile a good share of its
+    ten minutes), two more in full (three in all)."""
+    return for_profile(p, smoke=2)[1:]
 
 
 def train_validation(p: Profile, seed: int = 0):

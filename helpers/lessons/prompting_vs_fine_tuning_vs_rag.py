@@ -7,23 +7,25 @@ import random
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
 from helpers import facts, knowledge, prompting
 from helpers.generation import Messages, generate, user_message
 from helpers.intervals import mean_interval
 from helpers.knowledge import BANK_NAME, QA, Article, article_text, by_id
+from helpers.plots import plot_interval_bars
 from helpers.retrieval import Index, search
 from helpers.runtime import Profile
+from helpers.seeds import for_profile
 
 
 def experiment_sizes(p: Profile) -> dict[str, int | float | bool]:
     """Notebook 03's knobs for profile ``p``: fine-tune data, passes and learning rate, intent queries, answer length.
 
     A fine-tune memorises a fact only after many passes over it: on a CPU profile the run covers a scope of
-    ``scope_facts`` facts drawn at random before any question is scored (``fact_scope``), 12 passes at 3e-3
-    (measured: about 90% of its training questions right); the full profile covers every fact.
+    ``scope_facts`` facts drawn at random before any question is scored (``fact_scope``), with enough passes (12
+    at 3e-3) for it to answer most of its own training questions (the notebook reports how many); the full
+    profile covers every fact.
     """
     return {
         "scope_facts": p.pick(smoke=p.n_generate, workshop=p.n_generate, full=None),
@@ -91,9 +93,9 @@ def rag_prompts(
 
 def rag_candidates(p: Profile) -> list[tuple[str, int]]:
     """The (style, top k) pairs compared on validation; the first is used where there is no comparison. Smoke and
-    workshop keep the instruction prompt with 3 articles: on this AMD machine the writer prompt with the top article
-    scored higher on 40 validation questions (42% vs 30%) but lower on smoke's held-out questions (25% vs 42%), and it
-    no longer quoted the changed limit, so the full profile compares them on its own validation questions."""
+    workshop keep the instruction prompt with 3 articles: a handful of validation questions is too few to choose
+    on (the writer prompt with the top article once won on validation, lost on the held-out questions and stopped
+    quoting the changed limit), so only the full profile compares them, on its own validation questions."""
     grid = [("instruction", 3), ("writer", 3), ("writer", 1), ("instruction", 1)]
     return p.pick(smoke=grid[:1], workshop=grid[:1], full=grid)
 
@@ -106,8 +108,9 @@ def validation_questions(train: Sequence[QA], n: int | None, seed: int = 0) -> l
 
 # --- seeds ------------------------------------------------------------------------------------------------------------
 def seeds(p: Profile) -> list[int]:
-    """Fine-tune seeds: one in smoke (a second would double its longest cell), two in workshop, three in full."""
-    return p.pick(smoke=[0], workshop=[0, 1], full=[0, 1, 2])
+    """Fine-tune seeds by the usual policy (``for_profile``): one in smoke (a second would double its longest
+    cell), two in workshop, three in full."""
+    return for_profile(p)
 
 
 def fine_tune_rows(scores: dict[str, dict], stale_replies: Sequence[str], old: str, new: str) -> list[dict]:
@@ -163,18 +166,14 @@ def interval_bars(verdicts: dict, title: str = ""):
     """Grouped bars of each method's right-fact and hallucination rates with their 95% bootstrap intervals over
     the questions as error bars."""
     rows = [
-        {"metric": name, "share": iv.estimate, "low": iv.estimate - iv.low, "high": iv.high - iv.estimate}
+        {"method": m, "metric": name, "share": iv.estimate, "low": iv.low, "high": iv.high}
         for m, vs in verdicts.items()
         for name, measure in (("held-out accuracy", "right_fact"), ("hallucination rate", "hallucinated"))
         for iv in [mean_interval([getattr(v, measure) for v in vs])]
     ]
-    frame = pd.DataFrame(rows)
     ax = plt.subplots(figsize=(9, 4))[1]
-    x, width = np.arange(len(verdicts)), 0.4
-    for j, (metric, part) in enumerate(frame.groupby("metric", sort=False)):
-        ax.bar(x + (j - 0.5) * width, part["share"], width, yerr=[part["low"], part["high"]], capsize=3, label=metric)
-    ax.set_xticks(x, list(verdicts), rotation=20)
-    ax.yaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0))
-    ax.set(ylim=(0, 1.1), title=title)
+    plot_interval_bars(pd.DataFrame(rows), "method", "share", "low", "high", "metric", ax, title, percent=True)
+    ax.tick_params(axis="x", labelrotation=20)
+    ax.set(ylim=(0, 1.1), xlabel="", ylabel="")
     ax.legend(fontsize=8)
     return ax
