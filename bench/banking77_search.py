@@ -58,22 +58,31 @@ VALIDATION_SHARE = 0.1
 
 
 class RecipeTrainer(Trainer):
-    """Trainer with R-Drop: with ``rdrop`` > 0 each batch runs twice (two dropout masks) and the loss adds ``rdrop``
-    times the symmetric KL divergence between the two predictions to their mean cross-entropy."""
+    """Trainer with layer-wise learning-rate decay ``llrd`` (``parameter_groups``) and R-Drop: with ``rdrop`` > 0 each
+    batch runs twice (two dropout masks) and the loss adds ``rdrop`` times the symmetric KL divergence between the
+    two predictions to their mean cross-entropy (label-smoothed as the arguments say)."""
 
-    def __init__(self, *args, rdrop: float = 0.0, smoothing: float = 0.0, **kwargs):
+    def __init__(self, *args, rdrop: float = 0.0, llrd: float = 1.0, **kwargs):
         super().__init__(*args, **kwargs)
-        self.rdrop, self.smoothing = rdrop, smoothing
+        self.rdrop, self.llrd = rdrop, llrd
+
+    def create_optimizer(self, model=None):
+        """Fused AdamW, as Trainer's default, over ``parameter_groups``: no weight decay on biases and norms."""
+        if self.optimizer is None:
+            decay = set(self.get_decay_parameter_names(self.model))
+            groups = parameter_groups(self.model, decay, self.args.learning_rate, self.llrd, self.args.weight_decay)
+            self.optimizer = torch.optim.AdamW(groups, lr=self.args.learning_rate, fused=True)
+        return self.optimizer
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         """Trainer's loss when ``rdrop`` is 0; otherwise the R-Drop loss."""
         if not self.rdrop:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        labels = inputs.pop("labels")
+        labels, smoothing = inputs.pop("labels"), self.args.label_smoothing_factor
         a, b = model(**inputs).logits, model(**inputs).logits
         ce = (
-            F.cross_entropy(a, labels, label_smoothing=self.smoothing)
-            + F.cross_entropy(b, labels, label_smoothing=self.smoothing)
+            F.cross_entropy(a, labels, label_smoothing=smoothing)
+            + F.cross_entropy(b, labels, label_smoothing=smoothing)
         ) / 2
         la, lb = F.log_softmax(a, -1), F.log_softmax(b, -1)
         kl = (
@@ -136,11 +145,8 @@ def train_and_score(recipe: dict, seed: int, stage: str, tiny: bool) -> dict:
             train_dataset=train_tok,
             data_collator=DataCollatorWithPadding(tokenizer),
             rdrop=recipe["rdrop"],
-            smoothing=recipe["smoothing"],
+            llrd=recipe["llrd"],
         )
-        decay = set(trainer.get_decay_parameter_names(model))
-        groups = parameter_groups(model, decay, recipe["lr"], recipe["llrd"], config.weight_decay)
-        trainer.optimizer = torch.optim.AdamW(groups, lr=recipe["lr"], fused=True)  # as Trainer's default
         start = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - start

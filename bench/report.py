@@ -121,10 +121,15 @@ def quality_line() -> str:
     )
 
 
+def _test_rows(search: dict | None) -> dict[str, dict]:
+    """The search's test-stage runs that finished, by recipe name."""
+    return {r["name"]: r for r in (search or {}).get("rows", []) if r["stage"] == "test" and "accuracy" in r}
+
+
 def search_line() -> str:
     """One sentence for the README: the recipe chosen on validation and its one score on test, if searched."""
     s = _load("banking77_search")
-    tests = {r["name"]: r for r in (s or {}).get("rows", []) if r["stage"] == "test" and "accuracy" in r}
+    tests = _test_rows(s)
     if not s or s.get("chosen") not in tests:
         return ""
     best = tests[s["chosen"]]
@@ -209,7 +214,7 @@ def search_section() -> str:
     failed = sorted({r["name"] for r in s["rows"] if "error" in r})
     if failed:
         lines += ["", f"Failed (not in the table): {', '.join(failed)}."]
-    tests = {r["name"]: r for r in s["rows"] if r["stage"] == "test" and "accuracy" in r}
+    tests = _test_rows(s)
     if s.get("chosen") in tests:
         best = tests[s["chosen"]]
         lines += [

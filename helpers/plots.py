@@ -82,17 +82,22 @@ def plot_confusion(
     return ax
 
 
+def _label_bars(ax, containers, percent: bool, **label_style) -> None:
+    """Print each bar's value on it (as a percentage with ``percent``, which also formats the y axis)."""
+    for container in containers:
+        ax.bar_label(container, fmt="{:.0%}" if percent else "{:.3g}", fontsize=8, **label_style)
+    if percent:
+        ax.yaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0))
+
+
 def plot_bars(
     frame: pd.DataFrame, x: str, y: str, hue: str | None = None, ax=None, title: str = "", percent: bool = False
 ):
     """A labelled bar chart from a tidy table (values printed on the bars)."""
     ax = _axes(ax)
     sns.barplot(data=frame, x=x, y=y, hue=hue, ax=ax)
-    for container in ax.containers:
-        ax.bar_label(container, fmt="{:.0%}" if percent else "{:.3g}", fontsize=8)
+    _label_bars(ax, ax.containers, percent)
     ax.set(title=title)
-    if percent:
-        ax.yaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0))
     return ax
 
 
@@ -125,7 +130,8 @@ def plot_interval_bars(
     sns.barplot(data=frame, x=x, y=y, hue=hue, order=order, hue_order=hue_order, errorbar=None, ax=ax)
     rows = frame.set_index(keys)
     centres, values, lows, highs = [], [], [], []
-    for i, container in enumerate(ax.containers[before:]):  # one per hue level, in hue_order
+    containers = ax.containers[before:]  # one per hue level, in hue_order
+    for i, container in enumerate(containers):
         for bar in container:
             centre = bar.get_x() + bar.get_width() / 2
             key = order[round(centre)] if hue is None else (order[round(centre)], hue_order[i])
@@ -133,16 +139,19 @@ def plot_interval_bars(
             values.append(bar.get_height())
             lows.append(rows.loc[key, low])
             highs.append(rows.loc[key, high])
-        labels = ax.bar_label(container, fmt="{:.0%}" if percent else "{:.3g}", fontsize=8, label_type="center")
-        for label in labels:  # readable where the error bar crosses it
-            label.set_bbox({"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1})
+    # centred, on white: readable where the error bar crosses it
+    _label_bars(
+        ax,
+        containers,
+        percent,
+        label_type="center",
+        bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1},
+    )
     values, lows, highs = np.asarray(values), np.asarray(lows, float), np.asarray(highs, float)
     # clipped at the bar: a bootstrap interval can (rarely) sit wholly on one side of its estimate
     err = [np.clip(values - lows, 0, None), np.clip(highs - values, 0, None)]
     ax.errorbar(centres, values, yerr=err, fmt="none", ecolor="black", capsize=3, lw=1)
     ax.set(title=title)
-    if percent:
-        ax.yaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0))
     return ax
 
 

@@ -42,7 +42,9 @@ HELPERS_DIR = Path(__file__).resolve().parents[1] / "helpers"
 TEST_FIELDS = {"test", "domain_test"}  # dataclass fields that hold a test split (SliceData.test, Suite.domain_test)
 SCORING = re.compile(r"predict|evaluat|score|accura|perplex|measure|classify|generat|logits|complete|calibrat", re.I)
 METADATA = {"features", "column_names", "num_rows"}  # what a split is, not what it holds
-SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+SCOPES = COMPREHENSIONS + FUNCTIONS  # their names are their own
 CHOICES = {"idxmax", "idxmin", "nlargest", "nsmallest"}  # pandas choices; max/min/sorted count with key=
 
 
@@ -199,11 +201,11 @@ def leaks(nb: nbformat.NotebookNode, facts: Facts | None = None) -> list[str]:
         scopes: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
         for node in ast.walk(statement):
             extra, hidden = set(), set()
-            if isinstance(node, ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp):
+            if isinstance(node, COMPREHENSIONS):
                 for generator in node.generators:
                     if holds_test(generator.iter, frozenset(extra)):
                         extra.update(_targets(generator.target))
-            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            elif isinstance(node, FUNCTIONS):
                 hidden.update(a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg))
                 hidden.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
             if extra or hidden:
