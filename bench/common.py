@@ -71,3 +71,15 @@ def save(name: str, payload: dict) -> Path:
     path.write_text(json.dumps({"machine": machine(), "commit": commit(), **payload}, indent=1))
     print(f"wrote {path}")
     return path
+
+
+def kept_rows(old: Path) -> list[dict]:
+    """The rows of an earlier results file worth keeping beside a partial re-run: all of them if it was timed on
+    this CPU, none otherwise (one file, one machine). Each row names its notebook."""
+    if not old.exists():
+        return []
+    earlier = json.loads(old.read_text())
+    if earlier["machine"].get("cpu_model") != cpu_model():
+        print(f"{old.name} was timed on {earlier['machine'].get('cpu_model')}; its other rows are dropped.")
+        return []
+    return earlier["rows"]

@@ -1,18 +1,18 @@
 """Wall time of every notebook in one profile, by executing them headless (nbclient), as `make run` does.
 
-    python -m bench.notebook_times --profile smoke [--pattern "05*.ipynb"]
-Writes bench/results/notebooks-<profile>.json; bench/report.py turns it into tables. With a --pattern, only the
-matching notebooks are re-timed and their rows replace the old ones (the machine line is the newest run's).
+    python -m bench.notebook_times --profile smoke [--pattern "05*.ipynb" "11*.ipynb"]
+Writes bench/results/notebooks-<profile>.json after every notebook; bench/report.py turns it into tables. With
+--pattern, only the matching notebooks are re-timed and their rows replace the old ones; rows timed on another CPU
+are dropped, so one file never mixes machines.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
-from bench.common import RESULTS, save
+from bench.common import RESULTS, kept_rows, save
 from helpers.notebooks import execute_notebook, notebook_paths
 
 
@@ -20,25 +20,22 @@ def main() -> None:
     """Execute the notebooks in order, timing each; keep the executed copies in build/<profile>/."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--profile", default="smoke", choices=["smoke", "workshop", "full"])
-    parser.add_argument("--pattern", default="*.ipynb")
+    parser.add_argument("--pattern", nargs="+", default=["*.ipynb"], help="notebook file patterns")
     args = parser.parse_args()
     os.environ.setdefault("WORKBOOK_CACHE", "off")  # time the real work, not cached results
+    kept = kept_rows(RESULTS / f"notebooks-{args.profile}.json") if args.pattern != ["*.ipynb"] else []
+    paths = list(dict.fromkeys(p for pattern in args.pattern for p in notebook_paths(pattern)))  # in pattern order
+    kept = [r for r in kept if r["notebook"] not in {p.name for p in paths}]
     rows = []
-    for path in notebook_paths(args.pattern):
+    for path in paths:  # saved after each notebook, so a run cut short keeps what it timed
         result = execute_notebook(path, Path("build") / args.profile, args.profile)
         rows.append({k: result[k] for k in ("notebook", "seconds", "ok")})
         print(rows[-1], flush=True)
-    old = RESULTS / f"notebooks-{args.profile}.json"
-    if args.pattern != "*.ipynb" and old.exists():  # a partial re-run: keep the other notebooks' rows
-        fresh = {r["notebook"] for r in rows}
-        rows = sorted(
-            [r for r in json.loads(old.read_text())["rows"] if r["notebook"] not in fresh] + rows,
-            key=lambda r: r["notebook"],
+        done = sorted(kept + rows, key=lambda r: r["notebook"])
+        save(
+            f"notebooks-{args.profile}",
+            {"profile": args.profile, "rows": done, "total_seconds": round(sum(r["seconds"] for r in done), 1)},
         )
-    save(
-        f"notebooks-{args.profile}",
-        {"profile": args.profile, "rows": rows, "total_seconds": round(sum(r["seconds"] for r in rows), 1)},
-    )
 
 
 if __name__ == "__main__":

@@ -291,6 +291,21 @@ def chat_section() -> str:
     return "\n".join(lines) + f"\n\n{_machine(r['machine'])}."
 
 
+def branches_section() -> str:
+    """Markdown: the full profile's branches rehearsed at smoke sizes on a CPU (bench/full_branches.py)."""
+    r = _load("full_branches")
+    if not r:
+        return "Not rehearsed yet: run `python -m bench.full_branches`."
+    lines = ["| notebook | switched on | ran | seconds | claims held at smoke sizes |", "|---|---|---|---|---|"]
+    for row in r["rows"]:
+        held = [c["claim"] for c in row["claims"] if c["holds"]]
+        failed = [c["claim"] for c in row["claims"] if not c["holds"]]
+        claims = f"{len(held)} of {len(row['claims'])}" + (f"; not held: {'; '.join(failed)}" if failed else "")
+        ran = "yes" if row["ok"] else f"no: {row['error'][-200:]}"
+        lines.append(f"| {row['notebook']} | {row['switched_on']} | {ran} | {row['seconds']:.0f} | {claims} |")
+    return "\n".join(lines) + f"\n\nCommit {r['commit']}; {_machine(r['machine'])}."
+
+
 def _precision_results() -> list[dict]:
     """Every bf16-against-fp32 measurement, one per machine (precision_speed.json, precision_speed-<cpu>.json)."""
     return [json.loads(p.read_text()) for p in sorted(RESULTS.glob("precision_speed*.json"))]
@@ -421,6 +436,15 @@ before/after comparison runs the two commits interleaved, in one sitting.
 ## GPU
 
 {gpu_text}
+
+### The full profile's branches, rehearsed on a CPU (`bench/full_branches.py`)
+
+Without `WORKBOOK_PROFILE`, a GPU runs the full profile, whose notebooks do a few things the others do not (more
+seeds, every candidate compared on validation, stricter claims). This rehearsal runs those notebooks at smoke sizes
+with exactly those choices switched on, so the code has run before a learner's GPU runs it. A claim that fails at
+smoke sizes is recorded rather than raised: the full profile's numbers themselves need the GPU run above.
+
+{branches_section()}
 """
     (ROOT / "docs" / "benchmarks.md").write_text(doc)
     readme = ROOT / "README.md"
