@@ -25,15 +25,13 @@ from bench.common import RESULTS, kept_rows, save
 from helpers.notebooks import execute_notebook, notebook_paths
 from helpers.paths import build_dir
 
-# Every claim() in the rehearsal records its outcome instead of raising, so one run shows each of them.
+# Every claim() in the rehearsal prints its outcome instead of raising, so one run shows each of them
+# (recorded_claims reads them back from the executed copy).
 CLAIMS_RECORDED = """
 import helpers.exercises as _exercises
 
-REHEARSAL_CLAIMS = []
-
 
 def _recorded_claim(statement, holds, evidence):
-    REHEARSAL_CLAIMS.append({"claim": statement, "holds": bool(holds), "evidence": evidence})
     print(("✔ " if holds else "✘ (rehearsal: recorded, not raised) ") + f"{statement}: {evidence}")
 
 
@@ -43,12 +41,13 @@ _exercises.claim = _recorded_claim
 # What only the full profile does, switched on at smoke sizes: notebook prefix -> the code that switches it on.
 FULL_BRANCHES = {
     "03": (
-        "every RAG prompt and top-k compared on validation (10 questions; full asks 40); two fine-tune seeds",
+        "every RAG prompt and top-k compared on validation (as many questions as full); two fine-tune seeds",
         """
 from helpers.lessons import prompting_vs_fine_tuning_vs_rag as _m
 from helpers.runtime import profile as _profile
 _m.rag_candidates = lambda p, _full=_m.rag_candidates(_profile("full")): list(_full)
-_m.experiment_sizes = lambda p, _sizes=_m.experiment_sizes: {**_sizes(p), "validation_questions": 10}
+_n = _m.experiment_sizes(_profile("full"))["validation_questions"]
+_m.experiment_sizes = lambda p, _sizes=_m.experiment_sizes: {**_sizes(p), "validation_questions": _n}
 _m.seeds = lambda p: [0, 1]
 """,
     ),

@@ -33,6 +33,9 @@ def runtime_table() -> str:
     """Markdown: seconds per notebook for each profile that has results."""
     profiles = {p: _load(f"notebooks-{p}") for p in ("smoke", "workshop", "full")}
     profiles = {p: r for p, r in profiles.items() if r}
+    for p in ("smoke", "workshop", "full"):  # the same profile timed on a second machine (notebook_times --on)
+        for path in sorted(RESULTS.glob(f"notebooks-{p}-on-*.json")):
+            profiles[f"{p}, {path.stem.split('-on-', 1)[1]}"] = json.loads(path.read_text())
     in_make_test = _load("make_test")
     if in_make_test and in_make_test.get("notebook_seconds"):  # the newest smoke run: inside `make test`
         rows = [{"notebook": n, "seconds": s, "ok": True} for n, s in in_make_test["notebook_seconds"].items()]
@@ -59,7 +62,11 @@ def runtime_table() -> str:
 
     lines.append("| **total** | " + " | ".join(total(r) for r in profiles.values()) + " |")
     lines.append("")
-    lines += [f"- {p}: {_machine(r['machine'])}" for p, r in profiles.items() if p != "smoke, in make test"]
+    lines += [
+        f"- {p}: commit {r.get('commit', 'not recorded')}; {_machine(r['machine'])}"
+        for p, r in profiles.items()
+        if p != "smoke, in make test"
+    ]
     if "smoke, in make test" in profiles:
         lines.append(
             f"- smoke, in make test: each notebook as `make test` ran it from a fresh clone of commit "

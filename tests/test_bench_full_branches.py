@@ -47,11 +47,13 @@ def test_03_compares_every_full_profile_candidate_over_two_seeds(switched):
     m = importlib.import_module("helpers.lessons.prompting_vs_fine_tuning_vs_rag")
     smoke, full = m.rag_candidates(profile("smoke")), m.rag_candidates(profile("full"))
     assert m.experiment_sizes(profile("smoke"))["validation_questions"] == 0  # smoke compares no prompts
-    assert m.experiment_sizes(profile("full"))["validation_questions"] > 0
+    n_full = m.experiment_sizes(profile("full"))["validation_questions"]
+    assert n_full > 0
     switched("03")
     assert m.rag_candidates(profile("smoke")) == full
     assert len(full) > len(smoke)
-    assert m.experiment_sizes(profile("smoke"))["validation_questions"] > 0  # the comparison runs only then
+    assert m.experiment_sizes(profile("smoke"))["validation_questions"] == n_full  # the comparison runs only then
+    assert m.experiment_sizes(profile("smoke"))["max_new_tokens"] == 24  # the other sizes stay smoke's
     assert m.seeds(profile("smoke")) == [0, 1]
 
 
@@ -81,7 +83,7 @@ def test_the_copy_runs_the_switch_first_and_its_claims_are_read_back(tmp_path):
     (source,) = notebook_paths("05_*.ipynb")
     copy = rehearsal_copy(source, "x = 1", tmp_path)
     nb = nbformat.read(copy, as_version=4)
-    assert nb.cells[0].source.endswith("x = 1") and "REHEARSAL_CLAIMS" in nb.cells[0].source
+    assert nb.cells[0].source.endswith("x = 1") and "_recorded_claim" in nb.cells[0].source
     assert len(nb.cells) == len(nbformat.read(source, as_version=4).cells) + 1
     printed = "✔ both learned: +40%\n✘ (rehearsal: recorded, not raised) LoRA forgets less: gap -3%\n"
     nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text=printed)]
